@@ -1,0 +1,190 @@
+"""The FastAPI application: REST, WebSocket, metrics and the dashboard, from ready services.
+
+``create_app`` takes a :class:`Services` value and builds no collaborators itself, so tests can
+hand it an in-memory pipeline. Routes have no ``try``: one handler maps ``InvalidRequest`` to its
+status and ``{"error": code, "detail": message}``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import plotly
+from fastapi import FastAPI, Query, Request, WebSocket
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse, ORJSONResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import make_asgi_app
+
+import coincast
+from coincast.api.ws import Hub
+from coincast.domain import Interval, InvalidRequest, InvalidTimeRange, require_symbol
+from coincast.settings import Settings
+from coincast.sources.base import SourceHealth
+from coincast.store.base import CandleStore
+from coincast.stream.live import LiveState
+from coincast.stream.processor import StreamProcessor
+
+UI_DIR = Path(str(resources.files("coincast.api") / "ui"))
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+MAX_LIMIT = 5_000
+
+
+@dataclass
+class Services:
+    """What the API reads: all built and started by ``wiring.Runtime``."""
+
+    settings: Settings
+    store: CandleStore
+    live: LiveState
+    hub: Hub
+    source: SourceHealth
+    processor: StreamProcessor | None = None
+    started_monotonic: float = field(default_factory=time.monotonic)
+    dead_letters: Any = None  # a counter object with .count, set by wiring
+
+
+def create_app(services: Services) -> FastAPI:
+    s = services.settings
+    app = FastAPI(
+        title="coincast",
+        version=coincast.__version__,
+        description="Real-time crypto market data, candles and honest forecasts.",
+        default_response_class=ORJSONResponse,
+    )
+    app.state.services = services
+    if s.api.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=list(s.api.cors_origins), allow_methods=["*"],
+                           allow_headers=["*"])
+
+    @app.exception_handler(InvalidRequest)
+    async def _invalid(_: Request, exc: InvalidRequest) -> JSONResponse:
+        return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"error": "invalid_request", "detail": detail}, status_code=422)
+
+    @app.get("/health", tags=["ops"])
+    async def health() -> dict[str, object]:
+        proc = services.processor
+        src = services.source
+        stats = proc.aggregator.stats if proc else None
+        status = "ok"
+        if src.stale_since_ms or (not src.connected and not src.simulated):
+            status = "degraded"
+        return {
+            "status": status,
+            "version": coincast.__version__,
+            "uptime_s": round(time.monotonic() - services.started_monotonic, 3),
+            "source": {
+                "name": src.name, "simulated": src.simulated, "connected": src.connected,
+                "last_message_ms": src.last_message_ms, "stale_since_ms": src.stale_since_ms,
+                "reconnects": src.reconnects, "gaps": src.gaps, "gaps_repaired": src.gaps_repaired,
+                "last_error": src.last_error, "messages": src.messages, **src.detail,
+            },
+            "rates": {
+                "trades_per_s": round(proc.rates.trades_per_s, 2) if proc else 0.0,
+                "candles_per_s": round(proc.rates.candles_per_s, 2) if proc else 0.0,
+            },
+            "counts": {
+                "trades": stats.trades if stats else 0,
+                "late_trades": stats.late_trades if stats else 0,
+                "duplicate_trades": stats.duplicate_trades if stats else 0,
+                "candles_closed": stats.candles_closed if stats else 0,
+                "dead_letters": getattr(services.dead_letters, "count", 0),
+            },
+            "symbols": list(s.symbols),
+        }
+
+    @app.get("/api/v1/symbols", tags=["market"])
+    async def symbols() -> dict[str, object]:
+        return {"symbols": list(s.symbols), "intervals": [i.value for i in s.stream.intervals]}
+
+    @app.get("/api/v1/candles/{symbol}", tags=["market"])
+    async def candles(
+        symbol: str,
+        interval: str = Query("1m", description="one of the streamed intervals, e.g. 1m, 5m, 1h, 1d"),
+        start: str | None = Query(None, description="ISO-8601 time or epoch ms (inclusive)"),
+        end: str | None = Query(None, description="ISO-8601 time or epoch ms (inclusive)"),
+        limit: int = Query(500, ge=1, le=MAX_LIMIT),
+    ) -> dict[str, object]:
+        sym = require_symbol(symbol, s.symbols)
+        iv = Interval.parse(interval)
+        start_ms = parse_time(start, "start") if start else 0
+        end_ms = parse_time(end, "end") if end else 2**62
+        if start_ms > end_ms:
+            raise InvalidTimeRange(f"start {start!r} is after end {end!r}")
+        rows = await services.store.history(sym, iv, start_ms=start_ms, end_ms=end_ms, limit=limit)
+        live = services.live.latest(sym, iv)
+        if live is not None and not live.closed and start_ms <= live.open_ms <= end_ms and (
+            not rows or live.open_ms > rows[-1].open_ms
+        ):
+            rows = [*rows[-(limit - 1):], live] if limit > 1 else [live]
+        return {"symbol": sym, "interval": iv.value, "candles": [c.as_dict() for c in rows]}
+
+    @app.get("/api/v1/tickers", tags=["market"])
+    async def tickers() -> dict[str, object]:
+        return {"tickers": [t.as_dict() for t in services.live.tickers(s.symbols)]}
+
+    # aliases kept from the reference systems
+    @app.get("/api/crypto/{symbol}", tags=["aliases"])
+    async def crypto_latest(symbol: str) -> dict[str, object]:
+        sym = require_symbol(symbol, s.symbols)
+        t = services.live.ticker(sym)
+        return {"symbol": sym, "ticker": t.as_dict() if t else None}
+
+    @app.get("/api/crypto/history/{symbol}", tags=["aliases"])
+    async def crypto_history(symbol: str, interval: str = "1h", limit: int = Query(500, ge=1, le=MAX_LIMIT)
+                             ) -> dict[str, object]:
+        return await candles(symbol, interval=interval, start=None, end=None, limit=limit)
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await services.hub.serve(websocket)
+
+    app.mount("/metrics", make_asgi_app())
+
+    @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
+    async def plotly_js() -> FileResponse:
+        return FileResponse(PLOTLY_JS, media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+    if UI_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=UI_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(UI_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    return app
+
+
+def parse_time(text: str, name: str) -> int:
+    """Epoch ms from an integer string (ms) or an ISO-8601 time (naive means UTC).
+
+    Raises:
+        InvalidTimeRange: naming the parameter and value.
+    """
+    t = text.strip()
+    if t.lstrip("-").isdigit():
+        value = int(t)
+        if not 0 <= value < 2**62:
+            raise InvalidTimeRange(f"{name}={text!r} is out of range")
+        return value
+    try:
+        dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidTimeRange(
+            f"{name}={text!r} is not a time; use ISO-8601 (2024-01-31T12:00:00Z) or epoch milliseconds"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)

@@ -1,0 +1,228 @@
+"""Typed settings: defaults < ``coincast.toml`` < ``COINCAST_*`` variables < CLI flags.
+
+Everything is validated before any socket opens; a bad value stops the program with a
+:class:`ConfigError` naming the field and the value. Nested sections use ``__`` in variables
+(``COINCAST_STORE__URL``); the Binance URLs also accept the flat names
+``COINCAST_BINANCE_WS_URL`` / ``COINCAST_BINANCE_REST_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from coincast.domain import DEFAULT_SYMBOLS, ConfigError, Interval, InvalidInterval, normalize_symbol
+
+SourceKind = Literal["auto", "sim", "binance", "replay"]
+
+_SCHEMES: dict[str, tuple[str, ...]] = {
+    "bus": ("memory", "kafka"),
+    "store": ("duckdb", "postgresql", "postgres"),
+    "cache": ("memory", "redis"),
+    "lake": ("file", "s3", ""),
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_scheme(role: str, url: str) -> str:
+    if url and urlsplit(url).scheme not in _SCHEMES[role]:
+        known = ", ".join(f"{s}://" for s in _SCHEMES[role] if s)
+        raise ValueError(f"unknown scheme {urlsplit(url).scheme!r}; use one of {known}")
+    return url
+
+
+class BusSettings(_Section):
+    url: str = "memory://"
+    queue_batches: int = Field(1024, ge=1, description="bounded queue size per subscriber, in batches")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _check_scheme("bus", v)
+
+
+class StoreSettings(_Section):
+    url: str = Field("", description="empty: duckdb:///<data_dir>/coincast.db")
+    flush_ms: int = Field(1_000, ge=10, le=60_000, description="closed candles reach disk within this")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _check_scheme("store", v)
+
+
+class CacheSettings(_Section):
+    url: str = "memory://"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _check_scheme("cache", v)
+
+
+class LakeSettings(_Section):
+    url: str = Field("", description="empty: file://<data_dir>/lake")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _check_scheme("lake", v)
+
+
+class ApiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    cors_origins: tuple[str, ...] = ()
+    api_key: SecretStr | None = None
+    rate_limit_per_minute: int = Field(600, ge=1)
+
+
+class StreamSettings(_Section):
+    intervals: tuple[Interval, ...] = (Interval.M1, Interval.M5, Interval.H1, Interval.D1)
+    grace_ms: int = Field(2_000, ge=0, le=600_000, description="late trades merged this long after a close")
+    tick_ms: int = Field(250, ge=10, le=10_000, description="how often the watermark advances")
+
+    @field_validator("intervals", mode="before")
+    @classmethod
+    def _intervals(cls, v: Any) -> Any:
+        items = v.split(",") if isinstance(v, str) else v
+        try:
+            parsed = tuple(Interval.parse(str(i)) for i in items)
+        except InvalidInterval as exc:
+            raise ValueError(str(exc)) from None
+        base = min(parsed, key=lambda i: i.ms)
+        bad = [i.value for i in parsed if i.ms % base.ms]
+        if bad:
+            raise ValueError(f"intervals {bad} are not multiples of the smallest interval {base.value}")
+        return parsed
+
+
+class SourceSettings(_Section):
+    kind: SourceKind = "sim"
+    seed: int = 42
+    replay_file: Path | None = None
+    replay_speed: float = Field(60.0, ge=0, description="0 = as fast as possible")
+
+
+class BinanceSettings(_Section):
+    ws_url: str = "wss://stream.binance.com:9443"
+    rest_url: str = "https://api.binance.com"
+    probe_timeout_s: float = Field(3.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="COINCAST_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        toml_file="coincast.toml",
+    )
+
+    data_dir: Path = Path("data")
+    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    source: SourceSettings = SourceSettings()
+    bus: BusSettings = BusSettings()
+    store: StoreSettings = StoreSettings()
+    cache: CacheSettings = CacheSettings()
+    lake: LakeSettings = LakeSettings()
+    api: ApiSettings = ApiSettings()
+    stream: StreamSettings = StreamSettings()
+    binance: BinanceSettings = BinanceSettings()
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _symbols(cls, v: Any) -> Any:
+        items = [s for s in v.split(",") if s.strip()] if isinstance(v, str) else list(v)
+        if not items:
+            raise ValueError("at least one symbol is needed")
+        out = tuple(dict.fromkeys(normalize_symbol(str(s)) for s in items))
+        return out
+
+    @property
+    def store_url(self) -> str:
+        return self.store.url or f"duckdb:///{(self.data_dir / 'coincast.db').resolve()}"
+
+    @property
+    def lake_url(self) -> str:
+        return self.lake.url or f"file://{(self.data_dir / 'lake').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = os.environ.get("COINCAST_CONFIG", "coincast.toml")
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+
+
+_FLAT_ENV = {
+    "COINCAST_BINANCE_WS_URL": ("binance", "ws_url"),
+    "COINCAST_BINANCE_REST_URL": ("binance", "rest_url"),
+}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings` from every layer; ``overrides`` are CLI flags (None = not given).
+
+    Nested overrides use ``section__field`` keys: ``load_settings(api__port=9000)``.
+
+    Raises:
+        ConfigError: naming each invalid field and value.
+    """
+    init: dict[str, Any] = {}
+    for (name, (section, key)) in _FLAT_ENV.items():
+        if name in os.environ and f"COINCAST_{section.upper()}__{key.upper()}" not in os.environ:
+            init.setdefault(section, {})[key] = os.environ[name]
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if "__" in key:
+            section, field = key.split("__", 1)
+            init.setdefault(section, {})[field] = value
+        else:
+            init[key] = value
+    try:
+        return _merge_sections(init)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _merge_sections(init: dict[str, Any]) -> Settings:
+    """Init values for a section must not wipe the section's other layers: merge them field-wise."""
+    if not any(isinstance(v, dict) for v in init.values()):
+        return Settings(**init)
+    base = Settings(**{k: v for k, v in init.items() if not isinstance(v, dict)})
+    merged = dict(init)
+    for key, value in init.items():
+        if isinstance(value, dict):
+            merged[key] = {**getattr(base, key).model_dump(), **value}
+    return Settings(**merged)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) else f" = {value!r}"
+        parts.append(f"{where}{shown}: {err['msg'].removeprefix('Value error, ')}")
+    return "invalid settings: " + "; ".join(parts)

@@ -1,0 +1,207 @@
+"""Embedded serving store on DuckDB: one file, versioned schema, idempotent upserts.
+
+DuckDB is synchronous; every call runs on one worker thread (``asyncio.to_thread`` under a lock)
+so the event loop never blocks on disk. Each upsert is one transaction: once it returns, the rows
+are in DuckDB's write-ahead log and survive a crash of the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Self, TypeVar
+
+import duckdb
+import pyarrow as pa
+
+from coincast.domain import Candle, ConfigError, DeadLetter, Interval, TransientError
+
+T = TypeVar("T")
+
+# Each entry moves the schema one version up; never edit a released entry, append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE candles (
+        symbol VARCHAR NOT NULL,
+        interval VARCHAR NOT NULL,
+        open_time BIGINT NOT NULL,
+        open DOUBLE NOT NULL,
+        high DOUBLE NOT NULL,
+        low DOUBLE NOT NULL,
+        close DOUBLE NOT NULL,
+        volume DOUBLE NOT NULL,
+        quote_volume DOUBLE NOT NULL,
+        trades BIGINT NOT NULL,
+        taker_buy_volume DOUBLE NOT NULL,
+        taker_buy_quote_volume DOUBLE NOT NULL,
+        PRIMARY KEY (symbol, interval, open_time)
+    );
+    CREATE TABLE dead_letters (
+        source VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        raw VARCHAR NOT NULL,
+        recv_ms BIGINT NOT NULL,
+        extra VARCHAR NOT NULL
+    );
+    """,
+)
+
+_COLUMNS = ("symbol", "interval", "open_time", "open", "high", "low", "close", "volume", "quote_volume",
+            "trades", "taker_buy_volume", "taker_buy_quote_volume")
+
+
+class DuckDBStore:
+    """A :class:`~coincast.store.base.CandleStore` in a DuckDB file (or ``:memory:``)."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+        self._closed = False
+        migrate(conn)
+
+    @classmethod
+    def open(cls, path: str) -> Self:
+        """Open (creating if needed) the database at ``path``.
+
+        Raises:
+            ConfigError: the file cannot be opened (e.g. another process holds its lock).
+        """
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = duckdb.connect(path)
+        except duckdb.Error as exc:
+            raise ConfigError(f"cannot open DuckDB store {path!r}: {exc}") from exc
+        return cls(conn)
+
+    async def _run(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        def call() -> T:
+            with self._lock:
+                if self._closed:
+                    raise TransientError("store is closed")
+                try:
+                    return fn(self._conn)
+                except duckdb.Error as exc:
+                    raise TransientError(f"DuckDB: {exc}") from exc
+
+        return await asyncio.to_thread(call)
+
+    async def upsert(self, candles: Sequence[Candle]) -> int:
+        if not candles:
+            return 0
+        table = pa.table({
+            "symbol": [c.symbol for c in candles],
+            "interval": [c.interval.value for c in candles],
+            "open_time": pa.array([c.open_ms for c in candles], pa.int64()),
+            "open": [c.open for c in candles],
+            "high": [c.high for c in candles],
+            "low": [c.low for c in candles],
+            "close": [c.close for c in candles],
+            "volume": [c.volume for c in candles],
+            "quote_volume": [c.quote_volume for c in candles],
+            "trades": pa.array([c.trades for c in candles], pa.int64()),
+            "taker_buy_volume": [c.taker_buy_volume for c in candles],
+            "taker_buy_quote_volume": [c.taker_buy_quote_volume for c in candles],
+        })
+        return await self.upsert_arrow(table)
+
+    async def upsert_arrow(self, table: pa.Table) -> int:
+        """Bulk upsert of an Arrow table with the candle columns (backfill and import)."""
+        table = table.select(list(_COLUMNS))
+
+        def write(conn: duckdb.DuckDBPyConnection) -> int:
+            conn.register("incoming", table)
+            try:
+                conn.execute("BEGIN")
+                # last row wins inside one batch too, so a batch with repeats stays idempotent
+                conn.execute(
+                    f"INSERT OR REPLACE INTO candles SELECT {', '.join(_COLUMNS)} FROM incoming "
+                    "QUALIFY row_number() OVER (PARTITION BY symbol, interval, open_time) = 1"
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            finally:
+                conn.unregister("incoming")
+            return int(table.num_rows)
+
+        return await self._run(write)
+
+    async def history(
+        self, symbol: str, interval: Interval, *, start_ms: int, end_ms: int, limit: int
+    ) -> list[Candle]:
+        def read(conn: duckdb.DuckDBPyConnection) -> list[Candle]:
+            rows = conn.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM ("
+                f"  SELECT * FROM candles WHERE symbol = ? AND interval = ? AND open_time BETWEEN ? AND ?"
+                "   ORDER BY open_time DESC LIMIT ?) ORDER BY open_time",
+                [symbol, interval.value, start_ms, end_ms, limit],
+            ).fetchall()
+            return [_row_to_candle(r) for r in rows]
+
+        return await self._run(read)
+
+    async def latest(self, symbol: str, interval: Interval) -> Candle | None:
+        got = await self.history(symbol, interval, start_ms=0, end_ms=2**62, limit=1)
+        return got[0] if got else None
+
+    async def count(self) -> int:
+        return await self._run(lambda c: int(c.execute("SELECT count(*) FROM candles").fetchone()[0]))  # type: ignore[index]
+
+    async def add_dead_letters(self, items: Sequence[DeadLetter]) -> int:
+        if not items:
+            return 0
+        rows = [(d.source, d.reason, d.raw, d.recv_ms, json.dumps(d.extra)) for d in items]
+
+        def write(conn: duckdb.DuckDBPyConnection) -> int:
+            conn.executemany("INSERT INTO dead_letters VALUES (?, ?, ?, ?, ?)", rows)
+            return len(rows)
+
+        return await self._run(write)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        def read(conn: duckdb.DuckDBPyConnection) -> list[DeadLetter]:
+            rows = conn.execute(
+                "SELECT source, reason, raw, recv_ms, extra FROM dead_letters ORDER BY recv_ms DESC LIMIT ?",
+                [limit],
+            ).fetchall()
+            return [DeadLetter(r[0], r[1], r[2], int(r[3]), json.loads(r[4])) for r in rows]
+
+        return await self._run(read)
+
+    async def close(self) -> None:
+        def shut(conn: duckdb.DuckDBPyConnection) -> None:
+            conn.execute("CHECKPOINT")
+            conn.close()
+
+        if self._closed:
+            return
+        await self._run(shut)
+        self._closed = True
+
+
+def migrate(conn: duckdb.DuckDBPyConnection) -> int:
+    """Bring the schema to the newest version; returns it. Refuses a database from a newer coincast."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    current = int(row[0]) if row and row[0] is not None else 0
+    if current > len(MIGRATIONS):
+        raise ConfigError(
+            f"store schema version {current} is newer than this coincast supports ({len(MIGRATIONS)}); upgrade"
+        )
+    for version in range(current + 1, len(MIGRATIONS) + 1):
+        conn.execute("BEGIN")
+        conn.execute(MIGRATIONS[version - 1])
+        conn.execute("INSERT INTO schema_version VALUES (?)", [version])
+        conn.execute("COMMIT")
+    return len(MIGRATIONS)
+
+
+def _row_to_candle(r: tuple[object, ...]) -> Candle:
+    return Candle(str(r[0]), Interval(str(r[1])), int(r[2]), float(r[3]), float(r[4]),  # type: ignore[arg-type]
+                  float(r[5]), float(r[6]), float(r[7]), float(r[8]), int(r[9]), float(r[10]),  # type: ignore[arg-type]
+                  float(r[11]), True)  # type: ignore[arg-type]

@@ -1,0 +1,111 @@
+"""Closed candles to the serving store: buffered, flushed on a short interval, flushed at stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from prometheus_client import Counter
+
+from coincast.domain import Candle, CoincastError, DeadLetter
+from coincast.store.base import CandleStore
+from coincast.stream.candles import CandleUpdate
+
+log = logging.getLogger(__name__)
+
+WRITES = Counter("coincast_store_candles_written_total", "Closed candles written to the store")
+DEAD_LETTERS = Counter("coincast_dead_letters_total", "Messages set aside", ["source", "reason"])
+WRITE_ERRORS = Counter("coincast_store_write_errors_total", "Store writes that failed and will be retried")
+
+
+class StoreWriter:
+    """A :class:`~coincast.stream.processor.CandleSink` that persists closed candles.
+
+    A candle closed more than ``flush_ms`` ago is on disk (the durability promise of
+    ``coincast up``). A failed write keeps its candles buffered and is retried next round.
+    """
+
+    def __init__(self, store: CandleStore, flush_ms: int = 1_000,
+                 dead_letters: DeadLetterWriter | None = None) -> None:
+        self._store = store
+        self._dead_letters = dead_letters
+        self._flush_s = flush_ms / 1000
+        self._pending: list[Candle] = []
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+
+    def on_candles(self, updates: Sequence[CandleUpdate]) -> None:
+        self._pending.extend(u.candle for u in updates if u.candle.closed)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="store-writer")
+
+    async def flush(self) -> int:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return 0
+        try:
+            n = await self._store.upsert(batch)
+        except CoincastError:
+            self._pending[:0] = batch
+            WRITE_ERRORS.inc()
+            raise
+        self.written += n
+        WRITES.inc(n)
+        return n
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_s)
+            try:
+                await self.flush()
+                if self._dead_letters is not None:
+                    await self._dead_letters.flush()
+            except CoincastError as exc:
+                log.error("store write failed, will retry: %s", exc)
+
+    async def stop(self) -> None:
+        """Stop the loop and write what is left."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self.flush()
+        if self._dead_letters is not None:
+            await self._dead_letters.flush()
+
+
+class DeadLetterWriter:
+    """A :class:`~coincast.sources.base.DeadLetterSink`: counts, buffers and persists set-aside messages.
+
+    ``put`` never blocks or raises; the buffer is bounded (``max_buffer``) and what overflows is
+    counted in ``dropped`` so a flood of garbage cannot exhaust memory.
+    """
+
+    def __init__(self, store: CandleStore, max_buffer: int = 10_000) -> None:
+        self._store = store
+        self._buf: list[DeadLetter] = []
+        self._max = max_buffer
+        self.count = 0
+        self.dropped = 0
+
+    def put(self, item: DeadLetter) -> None:
+        self.count += 1
+        DEAD_LETTERS.labels(item.source, item.reason.split(":", 1)[0][:40]).inc()
+        if len(self._buf) >= self._max:
+            self.dropped += 1
+            return
+        self._buf.append(item)
+
+    async def flush(self) -> int:
+        batch, self._buf = self._buf, []
+        if not batch:
+            return 0
+        try:
+            return await self._store.add_dead_letters(batch)
+        except CoincastError:
+            self._buf[:0] = batch[: self._max]
+            raise
