@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
+    SettingsError,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -85,13 +87,18 @@ class LakeSettings(_Section):
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
-    cors_origins: tuple[str, ...] = ()
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, v: Any) -> Any:
+        return tuple(o.strip() for o in v.split(",") if o.strip()) if isinstance(v, str) else v
     api_key: SecretStr | None = None
     rate_limit_per_minute: int = Field(600, ge=1)
 
 
 class StreamSettings(_Section):
-    intervals: tuple[Interval, ...] = (Interval.M1, Interval.M5, Interval.H1, Interval.D1)
+    intervals: Annotated[tuple[Interval, ...], NoDecode] = (Interval.M1, Interval.M5, Interval.H1, Interval.D1)
     grace_ms: int = Field(2_000, ge=0, le=600_000, description="late trades merged this long after a close")
     tick_ms: int = Field(250, ge=10, le=10_000, description="how often the watermark advances")
 
@@ -133,7 +140,7 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path("data")
-    symbols: tuple[str, ...] = DEFAULT_SYMBOLS
+    symbols: Annotated[tuple[str, ...], NoDecode] = DEFAULT_SYMBOLS
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     source: SourceSettings = SourceSettings()
     bus: BusSettings = BusSettings()
@@ -204,6 +211,9 @@ def load_settings(**overrides: Any) -> Settings:
         return _merge_sections(init)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    except SettingsError as exc:
+        cause = exc.__cause__
+        raise ConfigError(f"invalid settings: {exc}" + (f" ({cause})" if cause else "")) from None
 
 
 def _merge_sections(init: dict[str, Any]) -> Settings:

@@ -18,7 +18,7 @@ import plotly
 from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, ORJSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import make_asgi_app
 
@@ -56,7 +56,6 @@ def create_app(services: Services) -> FastAPI:
         title="coincast",
         version=coincast.__version__,
         description="Real-time crypto market data, candles and honest forecasts.",
-        default_response_class=ORJSONResponse,
     )
     app.state.services = services
     if s.api.cors_origins:

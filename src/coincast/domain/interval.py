@@ -6,10 +6,11 @@ from enum import StrEnum
 
 from coincast.domain.errors import InvalidInterval
 
-_UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
+_UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
 
 
 class Interval(StrEnum):
+    S1 = "1s"
     M1 = "1m"
     M3 = "3m"
     M5 = "5m"

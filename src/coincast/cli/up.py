@@ -1,0 +1,125 @@
+"""``coincast up``: the whole platform in one process (embedded mode)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from coincast.settings import Settings, load_settings
+
+log = logging.getLogger("coincast.up")
+
+
+def up(
+    source: Annotated[Optional[str], typer.Option(help="Market data: auto, sim, binance or replay. [default: sim]")] = None,
+    port: Annotated[Optional[int], typer.Option(help="HTTP port of the API and dashboard (0 = any free). [default: 8000]")] = None,
+    host: Annotated[Optional[str], typer.Option(help="Address to bind. [default: 127.0.0.1]")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Where the store, lake and models live. [default: ./data]")] = None,
+    symbols: Annotated[Optional[str], typer.Option(help="Comma-separated symbols. [default: the 10 majors vs USDT]")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Simulator seed. [default: 42]")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="Recorded trades or candles for --source replay.")] = None,
+    speed: Annotated[Optional[float], typer.Option(help="Replay speed (0 = as fast as possible). [default: 60]")] = None,
+    log_level: Annotated[Optional[str], typer.Option(help="debug, info, warning or error. [default: info]")] = None,
+) -> None:
+    """Run ingestion, stream processing, storage, the API and the dashboard in one process.
+
+    Example: coincast up --source sim --port 8000 --data-dir ./data
+
+    Settings also come from coincast.toml and COINCAST_* variables; flags win. Ctrl-C stops
+    cleanly, writing every closed candle to the store.
+    """
+    settings = load_settings(
+        source__kind=source, api__port=port, api__host=host, data_dir=data_dir, symbols=symbols,
+        source__seed=seed, source__replay_file=file, source__replay_speed=speed, log_level=log_level,
+    )
+    from coincast.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    asyncio.run(serve(settings))
+
+
+async def serve(settings: Settings) -> None:
+    """Start the runtime and the HTTP server; stop both in order on SIGINT/SIGTERM."""
+    import uvicorn
+
+    from coincast.api.app import create_app
+    from coincast.wiring import Runtime
+
+    runtime = Runtime(settings)
+    services = await runtime.start()
+    config = uvicorn.Config(
+        create_app(services), host=settings.api.host, port=settings.api.port, log_config=None,
+        ws="websockets-sansio", lifespan="off", timeout_graceful_shutdown=3,
+    )
+    server = _Server(config)
+    watchdog = asyncio.create_task(_watch(runtime, server))
+    try:
+        await server.serve()
+    finally:
+        watchdog.cancel()
+        await runtime.stop()
+    if (exc := runtime.failed()) is not None:
+        raise exc
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, but a signal only asks it to stop: the runtime flushes afterwards and
+        the process exits 0 (uvicorn itself re-raises the signal, killing the process before the
+        store is flushed)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._stop_requested, sig)
+            try:
+                yield
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+
+        def _stop_requested(self, sig: int) -> None:
+            log.info("stopping", extra={"signal": signal.Signals(sig).name})
+            if self.should_exit:
+                self.force_exit = True
+            self.should_exit = True
+
+    return Server
+
+
+def _Server(config: object) -> object:  # noqa: N802 - reads like the class it builds
+    return _server_class()(config)
+
+
+async def _watch(runtime: object, server: object) -> None:
+    """Stop the server if the pipeline dies, so the process does not serve stale data silently."""
+    from coincast.wiring import Runtime
+
+    assert isinstance(runtime, Runtime)
+    while True:
+        await asyncio.sleep(0.5)
+        if (exc := runtime.failed()) is not None:
+            log.error("pipeline stopped: %s", exc)
+            server.should_exit = True  # type: ignore[attr-defined]
+            return
+        started = getattr(server, "started", False)
+        if started and not getattr(runtime, "_announced", False):
+            runtime._announced = True  # type: ignore[attr-defined]
+            for s in getattr(server, "servers", []):
+                for sock in s.sockets:
+                    host, port = sock.getsockname()[:2]
+                    log.info("dashboard ready", extra={"url": f"http://{host}:{port}/"})
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up)

@@ -1,0 +1,176 @@
+"""Settings -> concrete objects, and the start/stop order of the embedded runtime.
+
+One table per role maps a URL scheme (or a source kind) to a factory. Optional clients are
+imported inside the factory, so a missing extra is a :class:`ConfigError` naming it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import SplitResult, urlsplit
+
+from coincast.api.app import Services
+from coincast.api.ws import Hub
+from coincast.bus.base import TOPIC_TRADES, Bus
+from coincast.domain import Clock, ConfigError, SystemClock
+from coincast.settings import Settings
+from coincast.sources.base import DeadLetterSink, Source
+from coincast.store.base import CandleStore
+from coincast.stream.candles import CandleAggregator
+from coincast.stream.live import DAY_MS, LiveState
+from coincast.stream.processor import StreamProcessor
+from coincast.stream.writer import DeadLetterWriter, StoreWriter
+
+log = logging.getLogger(__name__)
+
+
+def redact(url: str) -> str:
+    """The URL with its password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+# -- stores ---------------------------------------------------------------------------------------
+
+def _duckdb(url: SplitResult) -> CandleStore:
+    from coincast.store.duckdb import DuckDBStore  # duckdb:///rel.db, duckdb:////abs.db
+
+    return DuckDBStore.open(url.path.removeprefix("/") or ":memory:")
+
+
+STORES: dict[str, Callable[[SplitResult], CandleStore]] = {"duckdb": _duckdb}
+
+
+def open_store(dsn: str) -> CandleStore:
+    """Open the serving store named by ``dsn``.
+
+    Raises:
+        ConfigError: unknown scheme, or the backend's extra is not installed.
+    """
+    url = urlsplit(dsn)
+    if (factory := STORES.get(url.scheme)) is None:
+        known = ", ".join(f"{s}://" for s in sorted(STORES))
+        raise ConfigError(f"store URL {redact(dsn)!r}: unknown scheme {url.scheme!r}; use one of {known}")
+    return factory(url)
+
+
+# -- buses ----------------------------------------------------------------------------------------
+
+def _memory_bus(url: SplitResult, settings: Settings) -> Bus:
+    from coincast.bus.memory import MemoryBus
+
+    return MemoryBus(settings.bus.queue_batches)
+
+
+BUSES: dict[str, Callable[[SplitResult, Settings], Bus]] = {"memory": _memory_bus}
+
+
+def open_bus(settings: Settings) -> Bus:
+    url = urlsplit(settings.bus.url)
+    if (factory := BUSES.get(url.scheme)) is None:
+        known = ", ".join(f"{s}://" for s in sorted(BUSES))
+        raise ConfigError(f"bus URL {redact(settings.bus.url)!r}: unknown scheme {url.scheme!r}; use one of {known}")
+    return factory(url, settings)
+
+
+# -- sources --------------------------------------------------------------------------------------
+
+def _sim(settings: Settings, dead_letters: DeadLetterSink, clock: Clock) -> Source:
+    from coincast.sources.simulator import MarketSimulator, SimParams
+
+    return MarketSimulator(SimParams(symbols=settings.symbols, seed=settings.source.seed), clock)
+
+
+SOURCES: dict[str, Callable[[Settings, DeadLetterSink, Clock], Source]] = {"sim": _sim}
+
+
+async def open_source(settings: Settings, dead_letters: DeadLetterSink, clock: Clock) -> Source:
+    kind = settings.source.kind
+    if (factory := SOURCES.get(kind)) is None:
+        known = ", ".join(sorted(SOURCES))
+        raise ConfigError(f"source {kind!r} is not available in this build; available: {known}")
+    return factory(settings, dead_letters, clock)
+
+
+# -- the embedded runtime -------------------------------------------------------------------------
+
+@dataclass
+class Runtime:
+    """Everything ``coincast up`` runs in one process, started and stopped in order.
+
+    Start: store -> bus -> processor (subscribed before the source starts) -> source pump.
+    Stop: source -> bus drains -> processor -> writer flush -> store close.
+    """
+
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+
+    async def start(self) -> Services:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = open_store(s.store_url)
+        self.dead_letters = DeadLetterWriter(self.store)
+        self.bus = open_bus(s)
+        self.source = await open_source(s, self.dead_letters, self.clock)
+        self.aggregator = CandleAggregator(s.stream.intervals, s.stream.grace_ms)
+        base = self.aggregator.base
+        self.live = LiveState(base)
+        await self._warm_live(base)
+        self.hub = Hub(s.symbols, self.aggregator.intervals, lambda: [t.as_dict() for t in self.live.tickers(s.symbols)])
+        self.writer = StoreWriter(self.store, s.store.flush_ms, self.dead_letters)
+        self.processor = StreamProcessor(
+            self.aggregator, self.bus.subscribe(TOPIC_TRADES, "processor"), self.source.watermark_ms,
+            [self.writer, self.live, self.hub], tick_ms=s.stream.tick_ms, now_ms=self.clock.now_ms,
+        )
+        self.writer.start()
+        self.hub.start()
+        self._tasks = [
+            asyncio.create_task(self.processor.run(), name="processor"),
+            asyncio.create_task(self._pump(), name="source-pump"),
+        ]
+        log.info("runtime started", extra={"source": self.source.name, "store": redact(s.store_url)})
+        return Services(s, self.store, self.live, self.hub, self.source.health, self.processor,
+                        dead_letters=self.dead_letters)
+
+    async def _warm_live(self, base: object) -> None:
+        from coincast.domain import Interval
+
+        assert isinstance(base, Interval)
+        now = self.clock.now_ms()
+        for sym in self.settings.symbols:
+            rows = await self.store.history(sym, base, start_ms=now - DAY_MS, end_ms=now, limit=DAY_MS // base.ms)
+            self.live.seed(rows)
+
+    async def _pump(self) -> None:
+        async for batch in self.source.events():
+            await self.bus.publish(TOPIC_TRADES, batch.symbol, batch)
+
+    def failed(self) -> BaseException | None:
+        """The error of a pipeline task that stopped on its own (None while all run)."""
+        for t in self._tasks:
+            if t.done() and not t.cancelled() and t.exception() is not None:
+                return t.exception()
+        return None
+
+    async def stop(self) -> None:
+        pump, proc = self._tasks
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await pump
+        await self.source.close()
+        await self.bus.close()  # the processor drains what is queued, then ends
+        try:
+            await asyncio.wait_for(proc, timeout=10)
+        except (TimeoutError, asyncio.CancelledError):
+            proc.cancel()
+        await self.hub.stop()
+        await self.writer.stop()
+        await self.store.close()
+        log.info("runtime stopped", extra={"candles_written": self.writer.written})
