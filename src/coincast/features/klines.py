@@ -14,8 +14,10 @@ from coincast.features.bars import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 _NUMERIC = ("open", "high", "low", "close", "volume")
 
 
-def read_klines(path: str | Path, symbols: Sequence[str] | None = None) -> pd.DataFrame:
-    """Read a klines Parquet file (optionally only some symbols) and check its schema.
+def read_klines(
+    path: str | Path, symbols: Sequence[str] | None = None, *, keep: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Read a klines Parquet file (optionally only ``symbols``, plus ``keep`` if present) and check it.
 
     Raises:
         ConfigError: the file does not exist or is not Parquet.
@@ -30,24 +32,35 @@ def read_klines(path: str | Path, symbols: Sequence[str] | None = None) -> pd.Da
         raise ConfigError(f"cannot read {str(p)!r} as Parquet: {exc}") from exc
     frame = normalise_klines(frame)
     if symbols:
-        return select_symbols(frame, symbols)
+        return select_symbols(frame, symbols, keep=keep)
     return frame
 
 
-def select_symbols(frame: pd.DataFrame, symbols: Sequence[str]) -> pd.DataFrame:
-    """Rows of the given symbols (normalised like ``btcusdt`` -> ``BTCUSDT``).
+def select_symbols(frame: pd.DataFrame, symbols: Sequence[str], *, keep: Sequence[str] = ()) -> pd.DataFrame:
+    """Rows of the given symbols (normalised like ``btcusdt`` -> ``BTCUSDT``) plus ``keep`` if present.
 
     Raises:
-        InvalidRequest: a symbol has no rows, naming the symbols that do.
+        InvalidRequest: a requested symbol has no rows, naming the symbols that do.
     """
-    wanted = [normalize_symbol(s) for s in symbols]
+    wanted = symbol_list(symbols)
     have = set(frame["symbol"].unique())
     missing = [s for s in wanted if s not in have]
     if missing:
-        raise InvalidRequest(
-            f"symbols {', '.join(missing)} not in the data; it has {', '.join(sorted(have))}"
-        )
-    return frame[frame["symbol"].isin(wanted)].reset_index(drop=True)
+        have_text = ", ".join(sorted(have))
+        raise InvalidRequest(f"symbols {', '.join(missing)} not in the data; it has {have_text}")
+    return frame[frame["symbol"].isin([*wanted, *keep])].reset_index(drop=True)
+
+
+def symbol_list(symbols: Sequence[str]) -> list[str]:
+    """Normalised symbols.
+
+    Raises:
+        InvalidRequest: a value cannot be a Binance symbol.
+    """
+    try:
+        return [normalize_symbol(s) for s in symbols]
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 def normalise_klines(frame: pd.DataFrame) -> pd.DataFrame:

@@ -25,11 +25,15 @@ from coincast.features.registry import BY_NAME, INDICATORS, OUTPUTS, Scale, comp
 from coincast.features.targets import TARGET_PREFIX, Horizon, compute_targets, target_column
 
 __all__ = [
+    "DataProfile",
     "FeaturePlan",
     "attach_market",
     "build_features",
+    "empty_features",
     "feature_columns",
     "plan_features",
+    "plan_from_profile",
+    "profile_frame",
     "run_local",
     "symbol_features",
     "target_column",
@@ -68,23 +72,58 @@ class FeaturePlan:
         return max(ml.normalisation_warmup(self.indicators), ml.RETURN_WARMUP, ml.RANGE_WARMUP)
 
 
+@dataclass(frozen=True, slots=True)
+class DataProfile:
+    """What a klines input offers, gathered by either engine before planning.
+
+    Attributes:
+        null_counts: for each optional column in the data, how many rows are null.
+        rows: number of rows.
+        interval_ms: the candle interval.
+        has_market: whether the market symbol has rows.
+    """
+
+    null_counts: dict[str, int]
+    rows: int
+    interval_ms: int
+    has_market: bool
+
+
+def profile_frame(frame: pd.DataFrame) -> DataProfile:
+    """Profile a normalised klines frame (see :func:`coincast.features.klines.normalise_klines`)."""
+    nulls = {c: int(frame[c].isna().sum()) for c in OPTIONAL_COLUMNS if c in frame.columns}
+    market = bool((frame["symbol"] == MARKET_SYMBOL).any())
+    return DataProfile(nulls, len(frame), interval_ms_of(frame), market)
+
+
 def plan_features(klines: pd.DataFrame, horizons: Sequence[str] = ("1h", "1d")) -> FeaturePlan:
     """Decide indicators, horizons and cross-asset features for ``klines`` (normalised or not).
 
     Raises:
         InvalidRequest: bad schema, unknown horizon, no usable horizon.
     """
-    frame = normalise_klines(klines)
+    return plan_from_profile(profile_frame(normalise_klines(klines)), horizons)
+
+
+def plan_from_profile(profile: DataProfile, horizons: Sequence[str]) -> FeaturePlan:
+    """The plan for data with this profile (shared by both engines).
+
+    Raises:
+        InvalidRequest: unknown horizon, or none fits the candle interval.
+    """
     notes: list[str] = []
     present: list[str] = []
     for col in OPTIONAL_COLUMNS:
-        if col not in frame.columns or frame[col].isna().all():
+        nulls = profile.null_counts.get(col, profile.rows)
+        if nulls == profile.rows:
             continue
-        if frame[col].isna().any():
-            notes.append(f"column {col} is null on some rows: indicators needing it are skipped")
+        if nulls:
+            notes.append(
+                f"column {col} is null on {nulls} of {profile.rows} rows: indicators needing it are skipped"
+            )
             continue
         present.append(col)
-    usable = set(("open", "high", "low", "close", "volume", *present))
+    usable = {"open", "high", "low", "close", "volume", *present}
     chosen: list[str] = []
     for ind in INDICATORS:
         missing = [c for c in ind.requires if c not in usable]
@@ -92,24 +131,35 @@ def plan_features(klines: pd.DataFrame, horizons: Sequence[str] = ("1h", "1d")) 
             notes.append(f"indicator {ind.name} skipped: the data has no {', '.join(missing)}")
         else:
             chosen.append(ind.name)
-    interval_ms = interval_ms_of(frame)
+    interval_ms = profile.interval_ms
+    minutes = interval_ms // 60_000
     kept: list[Horizon] = []
     for text in horizons:
         h = Horizon.parse(text)
         if h.ms < interval_ms or h.ms % interval_ms:
-            notes.append(
-                f"horizon {h.label} skipped: not a whole number of {interval_ms // 60_000}-minute candles"
-            )
+            notes.append(f"horizon {h.label} skipped: not a whole number of {minutes}-minute candles")
         elif h not in kept:
             kept.append(h)
     if not kept:
-        raise InvalidRequest(
-            f"no usable horizon among {list(horizons)} for candles of {interval_ms // 60_000} min"
-        )
-    cross = bool((frame["symbol"] == MARKET_SYMBOL).any())
-    if not cross:
+        raise InvalidRequest(f"no usable horizon among {list(horizons)} for candles of {minutes} min")
+    if not profile.has_market:
         notes.append(f"cross-asset features skipped: {MARKET_SYMBOL} is not in the data")
-    return FeaturePlan(tuple(chosen), tuple(present), tuple(kept), interval_ms, cross, tuple(notes))
+    return FeaturePlan(
+        tuple(chosen), tuple(present), tuple(kept), interval_ms, profile.has_market, tuple(notes)
+    )
+
+
+def empty_features(plan: FeaturePlan) -> pd.DataFrame:
+    """A frame with no rows and exactly the columns and dtypes :func:`symbol_features` returns."""
+    one = pd.DataFrame(
+        {
+            "symbol": pd.Series([MARKET_SYMBOL], dtype="str"),
+            "open_time": pd.Series([0], dtype="datetime64[ms, UTC]"),
+            **{c: [1.0] for c in ("open", "high", "low", "close", "volume", MARKET_COLUMN)},
+            **{c: [1.0] for c in plan.optional_columns},
+        }
+    )
+    return symbol_features(one, plan).iloc[:0]
 
 
 def attach_market(klines: pd.DataFrame, plan: FeaturePlan) -> pd.DataFrame:
@@ -155,7 +205,7 @@ def symbol_features(frame: pd.DataFrame, plan: FeaturePlan) -> pd.DataFrame:
     n = len(frame)
     start = min(warmup, n)
     out = pd.DataFrame({name: arr[start:] for name, arr in cols.items()})
-    out.insert(0, "open_time", open_time.iloc[start:].to_numpy())
+    out.insert(0, "open_time", open_time.iloc[start:].reset_index(drop=True))
     out.insert(0, "symbol", pd.Series(frame["symbol"].iloc[start:].to_numpy(), dtype="str"))
     return out
 
@@ -164,16 +214,26 @@ def run_local(
     klines: pd.DataFrame,
     plan: FeaturePlan,
     *,
+    symbols: Sequence[str] | None = None,
     on_symbol: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
-    """The local engine: :func:`symbol_features` per symbol, concatenated, sorted by (symbol, open_time)."""
+    """The local engine: :func:`symbol_features` per symbol, concatenated, sorted by (symbol, open_time).
+
+    Args:
+        klines: normalised klines (see :func:`coincast.features.klines.normalise_klines`).
+        plan: from :func:`plan_features` on the same data.
+        symbols: output only these (the market symbol may be in ``klines`` just for the join).
+        on_symbol: called with each symbol when it is done (progress bars).
+    """
     joined = attach_market(klines, plan)
+    if symbols:
+        joined = joined[joined["symbol"].isin(list(symbols))]
     parts: list[pd.DataFrame] = []
     for symbol, group in joined.groupby("symbol", sort=True):
         parts.append(symbol_features(group, plan))
         if on_symbol is not None:
             on_symbol(str(symbol))
-    return pd.concat(parts, ignore_index=True) if parts else symbol_features(joined.iloc[:0], plan)
+    return pd.concat(parts, ignore_index=True) if parts else empty_features(plan)
 
 
 def build_features(klines: pd.DataFrame, *, horizons: Sequence[str] = ("1h", "1d")) -> pd.DataFrame:
