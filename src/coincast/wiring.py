@@ -123,7 +123,8 @@ class Runtime:
         base = self.aggregator.base
         self.live = LiveState(base)
         await self._warm_live(base)
-        self.hub = Hub(s.symbols, self.aggregator.intervals, lambda: [t.as_dict() for t in self.live.tickers(s.symbols)])
+        self.hub = Hub(s.symbols, self.aggregator.intervals,
+                       lambda: [t.as_dict() for t in self.live.tickers(s.symbols)])
         self.writer = StoreWriter(self.store, s.store.flush_ms, self.dead_letters)
         self.processor = StreamProcessor(
             self.aggregator, self.bus.subscribe(TOPIC_TRADES, "processor"), self.source.watermark_ms,

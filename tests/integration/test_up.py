@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import websockets
-
 from tests.integration.conftest import UpProcess, coincast_up
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,10 @@ import logging
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
+import uvicorn
 
 from coincast.settings import Settings, load_settings
 
@@ -18,15 +19,15 @@ log = logging.getLogger("coincast.up")
 
 
 def up(
-    source: Annotated[Optional[str], typer.Option(help="Market data: auto, sim, binance or replay. [default: sim]")] = None,
-    port: Annotated[Optional[int], typer.Option(help="HTTP port of the API and dashboard (0 = any free). [default: 8000]")] = None,
-    host: Annotated[Optional[str], typer.Option(help="Address to bind. [default: 127.0.0.1]")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Where the store, lake and models live. [default: ./data]")] = None,
-    symbols: Annotated[Optional[str], typer.Option(help="Comma-separated symbols. [default: the 10 majors vs USDT]")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Simulator seed. [default: 42]")] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", help="Recorded trades or candles for --source replay.")] = None,
-    speed: Annotated[Optional[float], typer.Option(help="Replay speed (0 = as fast as possible). [default: 60]")] = None,
-    log_level: Annotated[Optional[str], typer.Option(help="debug, info, warning or error. [default: info]")] = None,
+    source: Annotated[str | None, typer.Option(help="Market data: auto, sim, binance, replay. [default: sim]")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (0 = any free port). [default: 8000]")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind. [default: 127.0.0.1]")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Store, lake and models. [default: ./data]")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated. [default: 10 majors vs USDT]")] = None,
+    seed: Annotated[int | None, typer.Option(help="Simulator seed. [default: 42]")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Recorded trades or candles for --source replay.")] = None,
+    speed: Annotated[float | None, typer.Option(help="Replay speed (0 = as fast as possible). [default: 60]")] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error. [default: info]")] = None,
 ) -> None:
     """Run ingestion, stream processing, storage, the API and the dashboard in one process.
 
@@ -47,8 +48,6 @@ def up(
 
 async def serve(settings: Settings) -> None:
     """Start the runtime and the HTTP server; stop both in order on SIGINT/SIGTERM."""
-    import uvicorn
-
     from coincast.api.app import create_app
     from coincast.wiring import Runtime
 
@@ -58,7 +57,7 @@ async def serve(settings: Settings) -> None:
         create_app(services), host=settings.api.host, port=settings.api.port, log_config=None,
         ws="websockets-sansio", lifespan="off", timeout_graceful_shutdown=3,
     )
-    server = _Server(config)
+    server = _server_class()(config)
     watchdog = asyncio.create_task(_watch(runtime, server))
     try:
         await server.serve()
@@ -69,9 +68,7 @@ async def serve(settings: Settings) -> None:
         raise exc
 
 
-def _server_class() -> type:
-    import uvicorn
-
+def _server_class() -> type[uvicorn.Server]:
     class Server(uvicorn.Server):
         """uvicorn's server, but a signal only asks it to stop: the runtime flushes afterwards and
         the process exits 0 (uvicorn itself re-raises the signal, killing the process before the
@@ -95,10 +92,6 @@ def _server_class() -> type:
             self.should_exit = True
 
     return Server
-
-
-def _Server(config: object) -> object:  # noqa: N802 - reads like the class it builds
-    return _server_class()(config)
 
 
 async def _watch(runtime: object, server: object) -> None:

@@ -12,7 +12,7 @@ import json
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -150,7 +150,11 @@ class DuckDBStore:
         return got[0] if got else None
 
     async def count(self) -> int:
-        return await self._run(lambda c: int(c.execute("SELECT count(*) FROM candles").fetchone()[0]))  # type: ignore[index]
+        def count(conn: duckdb.DuckDBPyConnection) -> int:
+            row = conn.execute("SELECT count(*) FROM candles").fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._run(count)
 
     async def add_dead_letters(self, items: Sequence[DeadLetter]) -> int:
         if not items:
@@ -201,7 +205,6 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
     return len(MIGRATIONS)
 
 
-def _row_to_candle(r: tuple[object, ...]) -> Candle:
-    return Candle(str(r[0]), Interval(str(r[1])), int(r[2]), float(r[3]), float(r[4]),  # type: ignore[arg-type]
-                  float(r[5]), float(r[6]), float(r[7]), float(r[8]), int(r[9]), float(r[10]),  # type: ignore[arg-type]
-                  float(r[11]), True)  # type: ignore[arg-type]
+def _row_to_candle(r: tuple[Any, ...]) -> Candle:
+    return Candle(str(r[0]), Interval(str(r[1])), int(r[2]), float(r[3]), float(r[4]), float(r[5]), float(r[6]),
+                  float(r[7]), float(r[8]), int(r[9]), float(r[10]), float(r[11]), True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from tests.factories import T0, make_batch, make_trade
 
 from coincast.domain import Interval, TradeBatch
 from coincast.stream.candles import CandleAggregator
-from tests.factories import T0, make_batch, make_trade
 
 M1 = Interval.M1.ms
 
@@ -83,7 +83,8 @@ def test_quiet_interval_closes_as_zero_volume_candle_at_previous_close() -> None
     got = closed(agg, T0 + 3 * M1 + 500)
     assert [c.open_ms for c in got] == [T0, T0 + M1, T0 + 2 * M1]
     empty = got[1]
-    assert (empty.open, empty.high, empty.low, empty.close, empty.volume, empty.trades) == (12.5, 12.5, 12.5, 12.5, 0.0, 0)
+    assert (empty.open, empty.high, empty.low, empty.close) == (12.5, 12.5, 12.5, 12.5)
+    assert (empty.volume, empty.trades) == (0.0, 0)
 
 
 def test_candle_closes_without_a_further_trade() -> None:
@@ -121,7 +122,8 @@ def test_out_of_order_batches_give_the_same_candles_as_sorted() -> None:
     rng = np.random.default_rng(3)
     n = 5_000
     t = np.sort(rng.integers(T0, T0 + 10 * M1, n)).astype(np.int64)
-    batch = TradeBatch("BTCUSDT", np.arange(n, dtype=np.int64), t, rng.random(n) + 50, rng.random(n), rng.random(n) < 0.3)
+    px, qty, maker = rng.random(n) + 50, rng.random(n), rng.random(n) < 0.3
+    batch = TradeBatch("BTCUSDT", np.arange(n, dtype=np.int64), t, px, qty, maker)
     ref = CandleAggregator([Interval.M1], grace_ms=M1 * 20)
     ref.add(batch)
     shuffled = CandleAggregator([Interval.M1], grace_ms=M1 * 20)
