@@ -1,0 +1,82 @@
+"""The CandleStore contract, run on every backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from tests.factories import T0
+
+from coincast.domain import Candle, DeadLetter, Interval
+from coincast.store.base import CandleStore
+from coincast.wiring import open_store
+
+
+def make_candles(symbol: str, interval: Interval, n: int, start: int = T0) -> list[Candle]:
+    return [Candle(symbol, interval, start + i * interval.ms, 10.0 + i, 11.0 + i, 9.0 + i, 10.5 + i, 1.0 + i,
+                   10.0 * (i + 1), i + 1, 0.5, 5.0) for i in range(n)]
+
+
+@pytest.fixture(params=["duckdb"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CandleStore]:
+    s = open_store(f"duckdb:///{tmp_path}/c.db")
+    yield s
+    await s.close()
+
+
+async def test_upsert_twice_stores_once(store: CandleStore) -> None:
+    candles = make_candles("BTCUSDT", Interval.M1, n=3)
+    await store.upsert(candles)
+    await store.upsert(candles)
+    got = await store.history("BTCUSDT", Interval.M1, start_ms=0, end_ms=candles[-1].close_ms, limit=10)
+    assert got == candles
+
+
+async def test_upsert_replaces_by_key(store: CandleStore) -> None:
+    (c,) = make_candles("ETHUSDT", Interval.H1, n=1)
+    await store.upsert([c])
+    await store.upsert([replace(c, close=99.0, volume=7.0)])
+    assert await store.latest("ETHUSDT", Interval.H1) == replace(c, close=99.0, volume=7.0)
+
+
+async def test_history_window_limit_and_isolation(store: CandleStore) -> None:
+    m1 = make_candles("BTCUSDT", Interval.M1, n=10)
+    await store.upsert([*m1, *make_candles("BTCUSDT", Interval.M5, n=2), *make_candles("ETHUSDT", Interval.M1, n=4)])
+    got = await store.history("BTCUSDT", Interval.M1, start_ms=m1[2].open_ms, end_ms=m1[7].open_ms, limit=100)
+    assert got == m1[2:8]
+    newest = await store.history("BTCUSDT", Interval.M1, start_ms=0, end_ms=2**62, limit=3)
+    assert newest == m1[-3:]
+    assert await store.latest("SOLUSDT", Interval.M1) is None
+
+
+async def test_dead_letters_round_trip(store: CandleStore) -> None:
+    items = [DeadLetter("binance", "malformed_json: Expecting value", "{oops", T0 + i, {"stream": "x"}) for i in range(3)]
+    assert await store.add_dead_letters(items) == 3
+    got = await store.dead_letters(limit=2)
+    assert [d.recv_ms for d in got] == [T0 + 2, T0 + 1] and got[0].extra == {"stream": "x"}
+
+
+async def test_survives_reopen(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path}/persist.db"
+    s = open_store(url)
+    candles = make_candles("BTCUSDT", Interval.D1, n=5)
+    await s.upsert(candles)
+    await s.close()
+    s2 = open_store(url)
+    try:
+        assert await s2.history("BTCUSDT", Interval.D1, start_ms=0, end_ms=2**62, limit=10) == candles
+    finally:
+        await s2.close()
+
+
+def test_unknown_scheme_is_a_config_error() -> None:
+    from coincast.domain import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown scheme 'mysql'; use one of duckdb://"):
+        open_store("mysql://user:secret@db/x")
+    try:
+        open_store("mysql://user:secret@db/x")
+    except ConfigError as exc:
+        assert "secret" not in str(exc)
