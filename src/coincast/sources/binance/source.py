@@ -1,0 +1,518 @@
+"""The live Binance source: WebSocket trades, REST gap repair, a watermark that waits for both.
+
+Data path: frames -> :func:`wire.parse_message` -> per-symbol column buffers -> de-duplicated by
+:class:`IdTracker` -> :class:`TradeBatch` on a bounded queue -> :meth:`BinanceSource.events`.
+
+Faults and what happens:
+
+* malformed JSON, unknown events, wrong types, out-of-range values, unknown symbols: dead letter
+  with the reason, counted in ``health.detail['dead_letters']`` and a Prometheus counter;
+* a closed or silent connection (watchdog: nothing for ``stale_after_s``): reconnect; at once if
+  it had delivered data, else with exponential backoff and jitter (tenacity);
+* trades missed while away: every symbol's ids resume from REST (``fromId`` = last id + 1) and
+  any jump in the live ids is filled the same way; the watermark stays at the last complete
+  point until that is done, so repaired trades are on time for the candle aggregator;
+* the 24 h connection limit: a new connection is opened and receiving before the old one closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Self
+
+import numpy as np
+from prometheus_client import Counter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+
+from coincast.domain import Candle, Clock, DeadLetter, MalformedMessage, TradeBatch, TransientError
+from coincast.sources.base import DeadLetterSink, SourceHealth
+from coincast.sources.binance.gaps import IdTracker
+from coincast.sources.binance.rest import BinanceRest, IpBanned, TradePage
+from coincast.sources.binance.wire import (
+    BookTop,
+    ControlReply,
+    DepthUpdateMsg,
+    ServerShutdown,
+    TradeRow,
+    parse_message,
+)
+from coincast.sources.binance.ws import MAX_STREAMS_PER_CONNECTION, Connection, ConnectionLost
+
+GAPS = Counter("coincast_binance_gaps", "Trade-id gaps found on the Binance stream", ["symbol"])
+GAPS_REPAIRED = Counter("coincast_binance_gaps_repaired", "Gaps filled from Binance REST", ["symbol"])
+DEAD_LETTERS = Counter("coincast_binance_dead_letters", "Binance messages set aside", ["kind"])
+RECONNECTS = Counter("coincast_binance_reconnects", "Binance WebSocket reconnects", ["cause"])
+
+
+@dataclass(frozen=True, slots=True)
+class BinanceOptions:
+    """Tuning of the live source (defaults suit the real exchange).
+
+    ``stream`` is ``aggTrade`` (default: gaps refilled exactly from /api/v3/aggTrades) or
+    ``trade`` (refilled from /api/v3/historicalTrades). ``extra`` streams are per symbol.
+    """
+
+    stream: str = "aggTrade"
+    extra: tuple[str, ...] = ("kline_1m", "bookTicker")
+    stale_after_s: float = 30.0
+    rotate_after_s: float = 23.5 * 3600
+    tick_s: float = 1.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    backoff_jitter_s: float = 0.5
+    connect_timeout_s: float = 10.0
+    repair_attempts: int = 5
+    queue_size: int = 1024
+    batch_max: int = 2000
+
+
+@dataclass(slots=True)
+class _Buffer:
+    ids: list[int]
+    times: list[int]
+    prices: list[float]
+    qtys: list[float]
+    makers: list[bool]
+
+
+class BinanceSource:
+    """Live trades of ``symbols`` from Binance (implements :class:`coincast.sources.base.Source`)."""
+
+    name = "binance"
+
+    def __init__(
+        self,
+        ws_url: str,
+        rest: BinanceRest,
+        symbols: list[str] | tuple[str, ...],
+        *,
+        dead_letters: DeadLetterSink,
+        clock: Clock,
+        options: BinanceOptions | None = None,
+    ) -> None:
+        self.options = options or BinanceOptions()
+        if self.options.stream not in ("aggTrade", "trade"):
+            raise ValueError(f"stream {self.options.stream!r}: expected aggTrade or trade")
+        self.health = SourceHealth(name=self.name)
+        self.book: dict[str, BookTop] = {}
+        self.klines: dict[str, Candle] = {}
+        self._ws_url = ws_url
+        self._rest = rest
+        self._symbols: set[str] = {s.upper() for s in symbols}
+        self._dead = dead_letters
+        self._clock = clock
+        self._queue: asyncio.Queue[TradeBatch | BaseException | None] = asyncio.Queue(self.options.queue_size)
+        self._buffers: dict[str, _Buffer] = {}
+        self._trackers: dict[str, IdTracker] = {}
+        self._minute_volume: dict[tuple[str, int], float] = {}
+        self._conns: list[Connection] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._repairs = 0
+        self._down = 1  # connections not (yet) live; watermark holds while > 0
+        self._hold_ms = 0
+        self._last_wm = 0
+        self._started = False
+        self._closed = False
+        self.rotations = 0
+        self.kline_mismatches = 0
+        self.dead_letter_count = 0
+        for key in ("dead_letters", "rotations", "kline_mismatches", "gaps_unrepaired", "backoff_s"):
+            self.health.detail[key] = "0"
+
+    @classmethod
+    def from_urls(cls, ws_url: str, rest_url: str, symbols: list[str] | tuple[str, ...], **kwargs: object) -> Self:
+        """Build with a :class:`BinanceRest` of its own (closed by :meth:`close`)."""
+        clock = kwargs["clock"]
+        return cls(ws_url, BinanceRest.from_url(rest_url, clock=clock), symbols, **kwargs)  # type: ignore[arg-type]
+
+    # --- Source protocol -------------------------------------------------------------------
+
+    def watermark_ms(self) -> int:
+        """Wall clock while every connection is live and no gap is open, else the held point."""
+        if self._down == 0 and self._repairs == 0 and not self._has_missing():
+            wm = self._clock.now_ms()
+        else:
+            wm = self._hold_ms
+        self._last_wm = max(self._last_wm, wm)
+        return self._last_wm
+
+    async def events(self) -> AsyncIterator[TradeBatch]:
+        """Yield trade batches (one symbol each) until closed.
+
+        Raises:
+            IpBanned: REST answered 418 during gap repair (nothing else is retried into a ban).
+        """
+        self._start()
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for conn in list(self._conns):
+            with contextlib.suppress(Exception):
+                await conn.close()
+        self.health.connected = False
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+        await self._rest.close()
+
+    # --- run-time subscription ---------------------------------------------------------------
+
+    def streams_of(self, symbol: str) -> list[str]:
+        low = symbol.lower()
+        return [f"{low}@{self.options.stream}", *(f"{low}@{e}" for e in self.options.extra)]
+
+    async def subscribe(self, symbols: list[str]) -> None:
+        """Add symbols at run time (SUBSCRIBE on the live connection, rate-limited).
+
+        Raises:
+            TransientError: not connected, or Binance rejected the request.
+        """
+        new = [s.upper() for s in symbols if s.upper() not in self._symbols]
+        if not new:
+            return
+        conn = self._live_conn()
+        streams = [st for s in new for st in self.streams_of(s)]
+        if len(conn.streams) + len(streams) > MAX_STREAMS_PER_CONNECTION:
+            raise TransientError(f"subscribing {len(streams)} streams would exceed 1024 on one connection")
+        self._symbols.update(new)
+        try:
+            await conn.request("SUBSCRIBE", streams)
+        except TransientError:
+            self._symbols.difference_update(new)
+            raise
+
+    async def unsubscribe(self, symbols: list[str]) -> None:
+        """Drop symbols at run time (UNSUBSCRIBE). Raises TransientError as :meth:`subscribe`."""
+        gone = [s.upper() for s in symbols if s.upper() in self._symbols]
+        if not gone:
+            return
+        conn = self._live_conn()
+        await conn.request("UNSUBSCRIBE", [st for s in gone for st in self.streams_of(s)])
+        self._symbols.difference_update(gone)
+
+    async def list_subscriptions(self) -> list[str]:
+        result = await self._live_conn().request("LIST_SUBSCRIPTIONS")
+        return [str(s) for s in result] if isinstance(result, list) else []
+
+    def _live_conn(self) -> Connection:
+        if not self._conns:
+            raise TransientError("not connected to Binance")
+        return self._conns[-1]
+
+    # --- connection lifecycle ----------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._spawn(self._supervise())
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _supervise(self) -> None:
+        try:
+            while not self._closed:
+                retrying = AsyncRetrying(
+                    retry=retry_if_exception_type(TransientError),
+                    wait=wait_exponential_jitter(
+                        multiplier=self.options.backoff_initial_s,
+                        max=self.options.backoff_max_s,
+                        jitter=self.options.backoff_jitter_s,
+                    ),
+                    before_sleep=self._on_backoff,
+                    reraise=True,
+                )
+                async for attempt in retrying:
+                    with attempt:
+                        await self._session()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # anything unexpected stops the stream loudly
+            self.health.last_error = f"{type(exc).__name__}: {exc}"
+            await self._queue.put(exc)
+
+    def _on_backoff(self, state: RetryCallState) -> None:
+        wait = state.next_action.sleep if state.next_action else 0.0
+        self.health.detail["backoff_s"] = f"{wait:.3f}"
+        self.health.detail["attempts"] = str(state.attempt_number)
+
+    async def _open(self) -> Connection:
+        streams = [st for s in sorted(self._symbols) for st in self.streams_of(s)]
+        return await Connection.open(
+            self._ws_url,
+            streams,
+            connect_timeout_s=self.options.connect_timeout_s,
+            opened_ms=self._clock.now_ms(),
+            on_frame=self._on_frame,
+            flush=self._flush,
+            has_pending=lambda: bool(self._buffers),
+            stale_after_s=self.options.stale_after_s,
+        )
+
+    async def _session(self) -> None:
+        """One connection's life, including its make-before-break successors.
+
+        Returns after a healthy connection ended (reconnect at once); raises ConnectionLost when
+        it ended before any data (the retry loop backs off).
+        """
+        try:
+            conn = await self._open()
+        except TransientError as exc:
+            self.health.last_error = str(exc)
+            raise
+        self._conns.append(conn)
+        self._went_up(conn)
+        reader = asyncio.get_running_loop().create_task(conn.run())
+        try:
+            while True:
+                done, _ = await asyncio.wait({reader}, timeout=self.options.tick_s)
+                if done:
+                    reader.result()  # always raises ConnectionLost
+                if self._clock.now_ms() - conn.opened_ms >= self.options.rotate_after_s * 1000:
+                    conn, reader = await self._rotate(conn, reader)
+        except ConnectionLost as exc:
+            self._went_down(conn, exc)
+            if exc.had_data:
+                return
+            raise
+        finally:
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
+            if conn in self._conns:
+                self._conns.remove(conn)
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _rotate(self, old: Connection, old_reader: asyncio.Task[None]) -> tuple[Connection, asyncio.Task[None]]:
+        """Open the successor, wait for its first data, then close ``old`` (make-before-break)."""
+        try:
+            new = await self._open()
+        except TransientError as exc:
+            self.health.last_error = f"rotation: {exc}"
+            return old, old_reader
+        self._conns.append(new)
+        reader = asyncio.get_running_loop().create_task(new.run())
+        first = asyncio.get_running_loop().create_task(new.first_data.wait())
+        await asyncio.wait({first, reader}, timeout=self.options.stale_after_s)
+        first.cancel()
+        if not new.had_data:
+            reader.cancel()
+            self._conns.remove(new)
+            with contextlib.suppress(Exception):
+                await new.close()
+            self.health.last_error = f"rotation: connection {new.number} sent nothing; keeping the old one"
+            return old, old_reader
+        old_reader.cancel()
+        with contextlib.suppress(BaseException):
+            await old_reader
+        self._conns.remove(old)
+        with contextlib.suppress(Exception):
+            await old.close()
+        self.rotations += 1
+        self.health.detail["rotations"] = str(self.rotations)
+        self.health.detail["connection"] = str(new.number)
+        return new, reader
+
+    def _went_up(self, conn: Connection) -> None:
+        self._down = 0
+        self.health.connected = True
+        self.health.detail["connection"] = str(conn.number)
+        # Whatever happened while we were away: resume every known symbol from its last id.
+        for symbol, tracker in self._trackers.items():
+            if tracker.high is not None:
+                self._spawn(self._repair(symbol, tracker.high + 1, None))
+
+    def _went_down(self, conn: Connection, exc: ConnectionLost) -> None:
+        if self._down == 0:
+            self._hold_ms = max(self._hold_ms, min(conn.last_frame_ms, self._clock.now_ms()))
+        self._down = 1
+        self.health.connected = False
+        self.health.reconnects += 1
+        self.health.last_error = str(exc)
+        if exc.stale and not self.health.stale_since_ms:
+            self.health.stale_since_ms = conn.last_frame_ms
+        RECONNECTS.labels("stale" if exc.stale else "closed").inc()
+
+    # --- frames -> batches ------------------------------------------------------------------
+
+    async def _on_frame(self, conn: Connection, raw: str | bytes) -> None:
+        now = self._clock.now_ms()
+        try:
+            msg = parse_message(raw, now)
+        except MalformedMessage as exc:
+            self._dead_letter(exc.reason, raw, now)
+            return
+        if isinstance(msg, ControlReply):
+            if not conn.resolve(msg.id, msg.result, msg.error):
+                self._dead_letter(f"unsolicited control reply: {msg.error or msg.result}", raw, now)
+            return
+        if isinstance(msg, ServerShutdown):
+            self.health.detail["server_shutdown_ms"] = str(now)
+            conn.opened_ms = -(10**15)  # rotate now: make-before-break as for the 24 h limit
+            return
+        symbol = msg.s if isinstance(msg, DepthUpdateMsg) else msg.symbol
+        if symbol not in self._symbols:
+            self._dead_letter(f"unknown symbol {symbol!r}", raw, now)
+            return
+        conn.mark_data(now)
+        self.health.stale_since_ms = 0
+        self.health.messages += 1
+        self.health.last_message_ms = now
+        if isinstance(msg, TradeRow):
+            self._buffer(msg)
+            if len(self._buffers[symbol].ids) >= self.options.batch_max:
+                await self._flush()
+        elif isinstance(msg, Candle):
+            await self._flush()  # count the trades before the kline that closes their minute
+            self._cross_check(msg)
+        elif isinstance(msg, BookTop):
+            self.book[symbol] = msg
+
+    def _dead_letter(self, reason: str, raw: str | bytes, now: int) -> None:
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        self._dead.put(DeadLetter(self.name, reason, text[:4096], now))
+        self.dead_letter_count += 1
+        self.health.detail["dead_letters"] = str(self.dead_letter_count)
+        DEAD_LETTERS.labels(reason.split(":", 1)[0][:40]).inc()
+
+    def _buffer(self, t: TradeRow) -> None:
+        buf = self._buffers.get(t.symbol)
+        if buf is None:
+            buf = self._buffers[t.symbol] = _Buffer([], [], [], [], [])
+        buf.ids.append(t.trade_id)
+        buf.times.append(t.event_ms)
+        buf.prices.append(t.price)
+        buf.qtys.append(t.qty)
+        buf.makers.append(t.is_buyer_maker)
+
+    async def _flush(self) -> None:
+        buffers, self._buffers = self._buffers, {}
+        now = self._clock.now_ms()
+        for symbol, b in buffers.items():
+            batch = TradeBatch(
+                symbol,
+                np.array(b.ids, np.int64),
+                np.array(b.times, np.int64),
+                np.array(b.prices, np.float64),
+                np.array(b.qtys, np.float64),
+                np.array(b.makers, np.bool_),
+                now,
+            )
+            await self._deliver(batch)
+
+    async def _deliver(self, batch: TradeBatch) -> None:
+        tracker = self._trackers.setdefault(batch.symbol, IdTracker())
+        mask, gaps = tracker.accept(batch.trade_id)
+        for lo, hi in gaps:
+            self.health.gaps += 1
+            GAPS.labels(batch.symbol).inc()
+            self._spawn(self._repair(batch.symbol, lo, hi))
+        if not mask.all():
+            batch = batch.take(mask)
+        if len(batch):
+            minutes = batch.event_ms // 60_000
+            for minute in np.unique(minutes):
+                key = (batch.symbol, int(minute))
+                self._minute_volume[key] = self._minute_volume.get(key, 0.0) + float(batch.qty[minutes == minute].sum())
+            await self._queue.put(batch)
+
+    def _cross_check(self, kline: Candle) -> None:
+        """Count closed 1m klines whose volume differs from the trades we delivered."""
+        self.klines[kline.symbol] = kline
+        if not kline.closed or kline.interval.ms != 60_000:
+            return
+        ours = self._minute_volume.pop((kline.symbol, kline.open_ms // 60_000), 0.0)
+        if abs(ours - kline.volume) > 1e-9 * max(1.0, kline.volume):
+            self.kline_mismatches += 1
+            self.health.detail["kline_mismatches"] = str(self.kline_mismatches)
+        minute = kline.open_ms // 60_000
+        for key in [k for k in self._minute_volume if k[0] == kline.symbol and k[1] < minute]:
+            del self._minute_volume[key]
+
+    # --- gap repair -------------------------------------------------------------------------
+
+    def _has_missing(self) -> bool:
+        return any(t.missing for t in self._trackers.values())
+
+    async def _fetch(self, symbol: str, from_id: int) -> TradePage:
+        def bad(row: object, reason: str) -> None:
+            self._dead_letter(f"REST {reason}", str(row), self._clock.now_ms())
+
+        if self.options.stream == "aggTrade":
+            return await self._rest.agg_trades(symbol, from_id=from_id, on_bad=bad)
+        return await self._rest.historical_trades(symbol, from_id=from_id, on_bad=bad)
+
+    async def _repair(self, symbol: str, lo: int, hi: int | None) -> None:
+        """Fetch ids ``lo..hi`` (``hi`` None: up to the present) over REST and deliver them."""
+        self._repairs += 1
+        tracker = self._trackers[symbol]
+        got = 0
+        failures = 0
+        cursor = lo
+        try:
+            while not self._closed and (hi is None or tracker.is_missing(lo, hi)):
+                try:
+                    page = await self._fetch(symbol, cursor)
+                except IpBanned as exc:
+                    self.health.last_error = str(exc)
+                    await self._queue.put(exc)
+                    return
+                except TransientError as exc:
+                    failures += 1
+                    self.health.last_error = f"gap repair {symbol}: {exc}"
+                    if failures >= self.options.repair_attempts:
+                        break
+                    continue
+                rows = page.trades if hi is None else [t for t in page.trades if t.trade_id <= hi]
+                if rows:
+                    got += len(rows)
+                    await self._deliver(_batch(symbol, rows, self._clock.now_ms()))
+                    cursor = max(t.trade_id for t in page.trades) + 1
+                if page.size < 1000 or not page.trades or (hi is not None and cursor > hi):
+                    break
+        finally:
+            self._repairs -= 1
+        if hi is None:
+            if got:
+                self.health.gaps += 1
+                self.health.gaps_repaired += 1
+                GAPS.labels(symbol).inc()
+                GAPS_REPAIRED.labels(symbol).inc()
+            return
+        if tracker.is_missing(lo, hi):
+            lost = tracker.forget(lo, hi)
+            self.health.detail["gaps_unrepaired"] = str(int(self.health.detail["gaps_unrepaired"]) + 1)
+            self.health.last_error = f"gap {symbol} ids {lo}..{hi}: {lost} trades not available over REST"
+        else:
+            self.health.gaps_repaired += 1
+            GAPS_REPAIRED.labels(symbol).inc()
+
+
+def _batch(symbol: str, rows: list[TradeRow], recv_ms: int) -> TradeBatch:
+    return TradeBatch(
+        symbol,
+        np.array([r.trade_id for r in rows], np.int64),
+        np.array([r.event_ms for r in rows], np.int64),
+        np.array([r.price for r in rows], np.float64),
+        np.array([r.qty for r in rows], np.float64),
+        np.array([r.is_buyer_maker for r in rows], np.bool_),
+        recv_ms,
+    )
