@@ -183,8 +183,12 @@ class _Engine:
         self.jump_sd = math.sqrt(params.jump_share / (params.jump_rate_per_day * 365.25))
         self.size = max(32, 60_000 // tick_ms)  # about a minute of ticks per chunk, 32 at least
 
-    def chunk(self) -> list[tuple[int, list[TradeBatch]]]:
-        """Simulate the next ``size`` ticks: ``(tick end ms, batches)`` per tick, in time order."""
+    def chunk(self) -> Iterator[tuple[int, list[TradeBatch]]]:
+        """Simulate the next ``size`` ticks: ``(tick end ms, batches)`` per tick, in time order.
+
+        Prices and trades are drawn for the whole chunk at once; batches are cut lazily, tick by
+        tick, so a live source does not stall while a chunk's batches are built.
+        """
         p, rng, n, k = self.p, self.rng, self.size, len(self.p.symbols)
         z = rng.standard_t(p.nu, (n, k + 1)) * self.tscale
         g = np.empty((n, 1))
@@ -203,8 +207,8 @@ class _Engine:
         # Activity follows market volatility; the mean rate stays ``rate`` because E[g] = 1.
         counts = rng.poisson(self.rate * self.tick_ms / 1000.0 * (0.5 + 0.5 * g))
         cols = [self._trades(s, counts[:, s], starts[:, s], ret[:, s], bridge_sd[:, s]) for s in range(k)]
+        t0, self.next_ms = self.next_ms, self.next_ms + n * self.tick_ms
         offsets = np.vstack([np.zeros(k, np.int64), np.cumsum(counts, axis=0)]).T.tolist()
-        out: list[tuple[int, list[TradeBatch]]] = []
         for t in range(n):
             batches = []
             for s, sym in enumerate(p.symbols):
@@ -212,9 +216,7 @@ class _Engine:
                 if hi > lo:
                     ids, ms, px, qty, bm = cols[s]
                     batches.append(TradeBatch(sym, ids[lo:hi], ms[lo:hi], px[lo:hi], qty[lo:hi], bm[lo:hi]))
-            self.next_ms += self.tick_ms
-            out.append((self.next_ms, batches))
-        return out
+            yield t0 + (t + 1) * self.tick_ms, batches
 
     def _trades(self, s: int, counts: I64, start: F64, ret: F64, sd: F64) -> _Columns:
         """All trades of symbol ``s`` in this chunk, in time order, as columns."""
