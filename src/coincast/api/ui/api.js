@@ -28,9 +28,10 @@ export const api = {
   health: (opts) => getJSON("/health", opts),
   symbols: (opts) => getJSON("/api/v1/symbols", opts),
   tickers: (opts) => getJSON("/api/v1/tickers", opts),
-  candles: (symbol, interval, limit, opts) =>
-    getJSON(
-      `/api/v1/candles/${encodeURIComponent(symbol)}?interval=${encodeURIComponent(interval)}&limit=${limit}`,
-      opts,
-    ),
+  /** Candles oldest first; `start` (epoch ms) limits them to that open time and later. */
+  candles: (symbol, interval, limit, { start, ...opts } = {}) => {
+    const q = new URLSearchParams({ interval, limit: String(limit) });
+    if (start !== undefined && start !== null) q.set("start", String(start));
+    return getJSON(`/api/v1/candles/${encodeURIComponent(symbol)}?${q}`, opts);
+  },
 };

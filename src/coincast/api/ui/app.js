@@ -10,6 +10,10 @@ import { MarketTable } from "./markets.js";
 import { initTheme } from "./theme.js";
 
 const CANDLE_LIMIT = 500;
+// A candle can be missing from a fresh history (it closed while the page was loading and was not
+// yet written to the store); the chart asks for the missing range again this long after.
+const REPAIR_DELAY_MS = 3000;
+const REPAIR_TRIES = 3;
 const HEALTH_EVERY_MS = 5000;
 const STORE = { symbol: "coincast.symbol", interval: "coincast.interval", overlays: "coincast.overlays" };
 const FALLBACK_INTERVALS = ["1m", "5m", "1h", "1d"];
@@ -43,6 +47,8 @@ const state = {
   hoverIndex: null,
   lastPrice: null,
   retryTimer: null,
+  repairTimer: null,
+  repairTries: 0,
 };
 
 const chart = new CandleChart($("chart"), {
@@ -163,8 +169,31 @@ function show(symbol, interval) {
   reload();
 }
 
+/** Fetch the candles missing between the first hole and now, a little later, a few times at most. */
+function scheduleRepair() {
+  if (state.repairTimer !== null || state.repairTries >= REPAIR_TRIES || chart.firstHole() === null) return;
+  const seq = state.loadSeq;
+  state.repairTimer = setTimeout(async () => {
+    state.repairTimer = null;
+    const from = chart.firstHole();
+    if (seq !== state.loadSeq || from === null) return;
+    state.repairTries += 1;
+    try {
+      const body = await api.candles(state.symbol, state.interval, CANDLE_LIMIT, { start: from });
+      if (seq !== state.loadSeq) return;
+      for (const c of body.candles) if (c.closed) chart.apply(c);
+    } catch {
+      /* the next live candle schedules another try */
+    }
+    scheduleRepair();
+  }, REPAIR_DELAY_MS);
+}
+
 async function reload() {
   clearTimeout(state.retryTimer);
+  clearTimeout(state.repairTimer);
+  state.repairTimer = null;
+  state.repairTries = 0;
   const seq = ++state.loadSeq;
   const { symbol, interval } = state;
   state.loading = true;
@@ -178,6 +207,7 @@ async function reload() {
     if (seq !== state.loadSeq) return;
     chart.load(symbol, interval, body.candles);
     for (const c of state.pending) chart.apply(c);
+    scheduleRepair();
     showMessage(chart.length ? "" : `No ${interval} candles for ${symbol} yet: waiting for the first trade…`);
   } catch (err) {
     if (seq !== state.loadSeq) return;
@@ -200,6 +230,7 @@ function onMessage(msg) {
       if (state.loading) {
         state.pending.push(msg.candle);
       } else if (chart.apply(msg.candle)) {
+        scheduleRepair();
         showMessage("");
         renderHeader();
         if (state.hoverIndex === null) renderOhlc();

@@ -10,12 +10,22 @@ import { bollinger, ema } from "./indicators.js";
 import { formatPrice, priceDigits } from "./format.js";
 
 const MAX_POINTS = 1000;
+// With fewer candles than this (a freshly started feed), the time axis still spans this many
+// intervals, so that a handful of candles look like candles and not like wide blocks.
+const MIN_SPAN = 60;
+const UNIT_MS = { s: 1000, m: 60000, h: 3600000, d: 86400000, w: 604800000 };
+
+/** "5m" -> 300000; null for anything else. */
+export function intervalMs(interval) {
+  const m = /^(\d+)([smhdw])$/.exec(interval || "");
+  return m ? Number(m[1]) * UNIT_MS[m[2]] : null;
+}
 const EMA_PERIOD = 20;
 const BB_PERIOD = 20;
 const BB_MULT = 2;
 
 /** Trace indices; fixed so that Plotly.react can match traces between renders. */
-export const TRACE = Object.freeze({ candles: 0, volume: 1, bbUpper: 2, bbLower: 3, bbMiddle: 4, ema: 5 });
+export const TRACE = Object.freeze({ candles: 0, volume: 1, bbUpper: 2, bbLower: 3, bbMiddle: 4, ema: 5, spacer: 6 });
 
 function cssVar(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -49,6 +59,10 @@ export class CandleChart {
     this.plotted = false;
     this.colors = this.#readColors();
     this.ind = { ema: [], bb: { middle: [], upper: [], lower: [] } };
+    // Follow the container's size (window resizes and layout changes alike).
+    new ResizeObserver(() => {
+      if (this.plotted && window.Plotly) window.Plotly.Plots.resize(this.el).catch(() => {});
+    }).observe(el);
   }
 
   get length() {
@@ -95,12 +109,25 @@ export class CandleChart {
     } else {
       let k = n - 1;
       while (k >= 0 && s.x[k] > t) k -= 1;
-      if (k < 0 || s.x[k] !== t) return false; // older than what is shown, or a hole: ignore
-      this.#set(k, c);
+      if (k < 0) return false; // older than everything shown
+      if (s.x[k] === t) this.#set(k, c);
+      else this.#insert(k + 1, c); // fills a hole, e.g. a candle that closed while history loaded
     }
     this.#recompute();
     this.schedule();
     return true;
+  }
+
+  /**
+   * Open time of the first missing candle (a jump of more than one interval), or null.
+   * @returns {number|null}
+   */
+  firstHole() {
+    const ivMs = this.#ivMs();
+    const x = this.s.x;
+    if (!ivMs) return null;
+    for (let i = 1; i < x.length; i++) if (x[i] - x[i - 1] > ivMs) return x[i - 1] + ivMs;
+    return null;
   }
 
   setOverlays(overlays) {
@@ -154,6 +181,12 @@ export class CandleChart {
     s.volColor.push(this.#volColor(+c.open, +c.close));
   }
 
+  #insert(k, c) {
+    this.#push(c);
+    const s = this.s;
+    for (const key of Object.keys(s)) s[key].splice(k, 0, s[key].pop());
+  }
+
   #set(k, c) {
     const s = this.s;
     s.open[k] = +c.open;
@@ -163,6 +196,17 @@ export class CandleChart {
     s.volume[k] = +c.volume;
     s.closed[k] = Boolean(c.closed);
     s.volColor[k] = this.#volColor(+c.open, +c.close);
+  }
+
+  #spacer() {
+    const ivMs = this.#ivMs();
+    if (this.s.x.length !== 1 || !ivMs) return { x: [], open: [], high: [], low: [], close: [] };
+    const p = this.s.open[0];
+    return { x: [this.s.x[0] - ivMs], open: [p], high: [p], low: [p], close: [p] };
+  }
+
+  #ivMs() {
+    return intervalMs(this.interval);
   }
 
   #volColor(open, close) {
@@ -207,6 +251,7 @@ export class CandleChart {
       {
         type: "bar", name: "Volume", xaxis: "x", yaxis: "y2", ...none,
         x: s.x, y: s.volume, marker: { color: s.volColor, line: { width: 0 } },
+        width: this.#ivMs() ? this.#ivMs() * 0.72 : undefined,
       },
       {
         type: "scatter", mode: "lines", name: "BB upper", visible: visBb, ...none,
@@ -224,6 +269,13 @@ export class CandleChart {
       {
         type: "scatter", mode: "lines", name: "EMA 20", visible: visEma, ...none,
         x: s.x, y: visEma ? this.ind.ema : [], line: { color: c.ema, width: 1.5 },
+      },
+      // Plotly sizes candle bodies from the smallest gap between candles; a lone candle has none and
+      // would be drawn as a hairline. An invisible candle one interval earlier gives it its width.
+      {
+        type: "candlestick", name: "spacer", xaxis: "x", yaxis: "y", hoverinfo: "skip", ...this.#spacer(),
+        increasing: { line: { color: "rgba(0,0,0,0)", width: 0 }, fillcolor: "rgba(0,0,0,0)" },
+        decreasing: { line: { color: "rgba(0,0,0,0)", width: 0 }, fillcolor: "rgba(0,0,0,0)" },
       },
     ];
   }
@@ -246,7 +298,7 @@ export class CandleChart {
       paper_bgcolor: "rgba(0,0,0,0)",
       plot_bgcolor: "rgba(0,0,0,0)",
       font: { family: getComputedStyle(document.body).fontFamily, color: c.text, size: 11 },
-      margin: { l: 8, r: 72, t: 8, b: 30 },
+      margin: { l: 8, r: 72, t: 30, b: 30 },
       showlegend: false,
       dragmode: "pan",
       hovermode: "x",
@@ -268,6 +320,14 @@ export class CandleChart {
       shapes: [],
       annotations: [],
     };
+    const ivMs = this.#ivMs();
+    if (n > 0 && n < MIN_SPAN && ivMs) {
+      const x0 = this.s.x[0];
+      layout.xaxis.range = [x0 - 0.6 * ivMs, x0 + (MIN_SPAN - 0.4) * ivMs];
+      layout.xaxis.autorange = false;
+    } else {
+      layout.xaxis.autorange = true;
+    }
     if (last !== null) {
       layout.shapes.push({
         type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: last, y1: last,
@@ -284,7 +344,7 @@ export class CandleChart {
 
   #config() {
     return {
-      responsive: true,
+      responsive: false, // the ResizeObserver above does it, for container changes too
       displaylogo: false,
       scrollZoom: true,
       showTips: false,
