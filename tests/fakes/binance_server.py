@@ -180,7 +180,7 @@ class FakeBinance:
     async def inject(self, raw: str | bytes) -> None:
         for c in list(self.clients):
             with contextlib.suppress(ConnectionClosed):
-                await c.ws.send(raw if isinstance(raw, str) else raw.decode())
+                await c.ws.send(raw)  # bytes go as a binary frame
 
     def pause(self) -> None:
         self.paused = True

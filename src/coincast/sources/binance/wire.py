@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import orjson
+from annotated_types import Len
 from pydantic import AfterValidator, BaseModel, ConfigDict, StrictBool, StrictInt, ValidationError
 
 from coincast.domain import Candle, Interval, MalformedMessage
@@ -59,6 +60,7 @@ def _time(ms: int) -> int:
 Price = Annotated[str, AfterValidator(_positive)]
 Qty = Annotated[str, AfterValidator(_non_negative)]
 TimeMs = Annotated[StrictInt, AfterValidator(_time)]
+Level = Annotated[list[Qty], Len(2, 2)]
 Id = Annotated[StrictInt, AfterValidator(lambda v: v if v >= 0 else _raise(f"negative id {v}"))]
 
 
@@ -176,8 +178,8 @@ class DepthUpdateMsg(_Wire):
     s: str
     U: StrictInt
     u: StrictInt
-    b: list[tuple[Qty, Qty]]
-    a: list[tuple[Qty, Qty]]
+    b: list[Level]  # [[price, qty], ...]
+    a: list[Level]
 
 
 class RestAggTrade(_Wire):
