@@ -76,8 +76,9 @@ class _Series:
 class _SymbolState:
     series: list[_Series]
     max_trade_id: int = -1
-    # ids of accepted trades per open smallest-interval candle, for the out-of-order dedup path
-    ids_by_bucket: dict[int, I64] = field(default_factory=dict)
+    # ids of accepted trades as (latest smallest-interval bucket in the chunk, ids), kept while
+    # that bucket is open: the out-of-order dedup path checks against them
+    id_chunks: list[tuple[int, I64]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -166,9 +167,8 @@ class CandleAggregator:
             for series in state.series:
                 closed.extend(self._close_due(symbol, series, watermark_ms))
             base_next = state.series[0].next_open_ms
-            if base_next is not None and state.ids_by_bucket:
-                for bucket in [b for b in state.ids_by_bucket if b < base_next]:
-                    del state.ids_by_bucket[bucket]
+            if base_next is not None and state.id_chunks and state.id_chunks[0][0] < base_next:
+                state.id_chunks = [c for c in state.id_chunks if c[0] >= base_next]
         return closed
 
     def flush(self) -> list[CandleUpdate]:
@@ -214,7 +214,7 @@ class CandleAggregator:
         if ids[0] > state.max_trade_id and (len(ids) == 1 or bool(np.all(ids[1:] > ids[:-1]))):
             dup = None
         else:
-            dup = _duplicates(ids, state.ids_by_bucket)
+            dup = _duplicates(ids, state.id_chunks)
             if not dup.any():
                 dup = None
         if dup is not None:
@@ -234,14 +234,8 @@ class CandleAggregator:
     def _remember_ids(self, state: _SymbolState, batch: TradeBatch) -> None:
         ids = batch.trade_id
         state.max_trade_id = max(state.max_trade_id, int(ids.max()))
-        bucket = batch.event_ms - batch.event_ms % self.base.ms
-        starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
-        bounds = np.r_[starts, len(ids)]
-        for i, start in enumerate(starts):
-            b = int(bucket[start])
-            part = ids[start:bounds[i + 1]]
-            prev = state.ids_by_bucket.get(b)
-            state.ids_by_bucket[b] = part.copy() if prev is None else np.concatenate((prev, part))
+        last = int(batch.event_ms[-1])  # batch is sorted by time here
+        state.id_chunks.append((last - last % self.base.ms, ids))
 
     def _merge(
         self, symbol: str, series: _Series, t: I64, ids: I64, price: F64, qty: F64, quote: F64,
@@ -321,11 +315,11 @@ def _ids_increase_within_equal_times(t: I64, ids: I64) -> bool:
     return not same.any() or bool(np.all(ids[1:][same] > ids[:-1][same]))
 
 
-def _duplicates(ids: I64, seen: dict[int, I64]) -> np.ndarray:
+def _duplicates(ids: I64, seen: list[tuple[int, I64]]) -> np.ndarray:
     """Mask of ids already seen in open candles or repeated earlier in this batch."""
     dup = np.zeros(len(ids), dtype=np.bool_)
     if seen:
-        dup |= np.isin(ids, np.concatenate(list(seen.values())))
+        dup |= np.isin(ids, np.concatenate([c[1] for c in seen]))
     _, first = np.unique(ids, return_index=True)
     repeated = np.ones(len(ids), dtype=np.bool_)
     repeated[first] = False
