@@ -19,22 +19,23 @@ log = logging.getLogger("coincast.up")
 
 
 def up(
-    source: Annotated[str | None, typer.Option(help="Market data: auto, sim, binance, replay. [default: sim]")] = None,
-    port: Annotated[int | None, typer.Option(help="HTTP port (0 = any free port). [default: 8000]")] = None,
-    host: Annotated[str | None, typer.Option(help="Address to bind. [default: 127.0.0.1]")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Store, lake and models. [default: ./data]")] = None,
-    symbols: Annotated[str | None, typer.Option(help="Comma-separated. [default: 10 majors vs USDT]")] = None,
-    seed: Annotated[int | None, typer.Option(help="Simulator seed. [default: 42]")] = None,
+    source: Annotated[str | None, typer.Option(help="Market data: auto, sim, binance, replay (default: sim).")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTP port (0 = any free port) (default: 8000).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: 127.0.0.1).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Store, lake and models (default: ./data).")] = None,
+    symbols: Annotated[str | None, typer.Option(help="Comma-separated (default: 10 majors vs USDT).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Simulator seed (default: 42).")] = None,
     file: Annotated[Path | None, typer.Option("--file", help="Recorded trades or candles for --source replay.")] = None,
-    speed: Annotated[float | None, typer.Option(help="Replay speed (0 = as fast as possible). [default: 60]")] = None,
-    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error. [default: info]")] = None,
+    speed: Annotated[float | None, typer.Option(help="Replay speed (0 = as fast as possible) (default: 60).")] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug, info, warning or error (default: info).")] = None,
 ) -> None:
     """Run ingestion, stream processing, storage, the API and the dashboard in one process.
 
     Example: coincast up --source sim --port 8000 --data-dir ./data
 
-    Settings also come from coincast.toml and COINCAST_* variables; flags win. Ctrl-C stops
-    cleanly, writing every closed candle to the store.
+    Settings also come from coincast.toml and COINCAST_* variables; flags win.
+
+    Ctrl-C stops cleanly, writing every closed candle to the store.
     """
     settings = load_settings(
         source__kind=source, api__port=port, api__host=host, data_dir=data_dir, symbols=symbols,
