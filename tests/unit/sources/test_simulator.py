@@ -184,30 +184,32 @@ def test_unknown_symbol_gets_the_default_profile() -> None:
 def test_returns_have_the_configured_volatility(run: Run) -> None:
     realised = run.returns.std(axis=0) * np.sqrt(365.25 * 1440)
     configured = np.array([run.params.profile(s).vol for s in run.params.symbols])
-    # Over 50 h, persistent GARCH volatility makes the realised level wander (±25% over seeds), but
-    # every symbol shares the market multiplier, so the ratios to the configured vols agree closely.
+    # Over 50 h, persistent GARCH volatility makes the realised level wander (0.87-1.25 of the
+    # setting over seeds 1-20), but every symbol shares the market multiplier, so the ratios to the
+    # configured vols agree closely (spread at most 1.10 over those seeds).
     ratio = realised / configured
     assert np.all((ratio > 0.6) & (ratio < 1.5)), ratio
-    assert ratio.max() / ratio.min() < 1.25, ratio
+    assert ratio.max() / ratio.min() < 1.2, ratio
 
 
 def test_one_minute_returns_are_fat_tailed(run: Run) -> None:
     kurt = _excess_kurtosis(run.returns)
     # A normal sample of 3000 has excess kurtosis 0 ± 0.09; the model gives about 3 * vol_of_vol
-    # from GARCH mixing plus jumps. Over 20 seeds the smallest symbol value was above 1.5.
-    assert np.all(kurt > 1.0), kurt
-    assert np.median(kurt) > 2.0, kurt
+    # from GARCH mixing plus jumps. Over seeds 1-20: smallest symbol value 0.9, smallest median 1.7.
+    assert np.all(kurt > 0.5), kurt
+    assert np.median(kurt) > 1.0, kurt
 
 
 def test_absolute_returns_cluster_while_returns_do_not(run: Run) -> None:
     r = run.returns
     abs_acf = np.array([[_acf(np.abs(r[:, j]), lag) for lag in range(1, 6)] for j in range(r.shape[1])])
     acf = np.array([[_acf(r[:, j], lag) for lag in range(1, 6)] for j in range(r.shape[1])])
-    # Standard error of one autocorrelation on 3000 points is ~0.018: |r| at lags 1-5 sits well
-    # above (0.08-0.25 over seeds) while r itself stays within a few standard errors of zero.
-    assert np.all(abs_acf.mean(axis=0) > 0.05), abs_acf.mean(axis=0)
-    assert np.all(abs_acf > 0.0), abs_acf
-    assert np.all(np.abs(acf.mean(axis=0)) < 0.04), acf.mean(axis=0)
+    # One autocorrelation of 3000 iid points has standard error ~0.018 (more with fat tails). Per
+    # lag, the mean over symbols of the |r| autocorrelation was 0.041-0.32 over seeds 1-20, while
+    # that of r stayed within ±0.053 (fat tails widen its noise; the symbols move together).
+    assert np.all(abs_acf.mean(axis=0) > 0.03), abs_acf.mean(axis=0)
+    assert abs_acf.mean() > 0.04, abs_acf.mean()
+    assert np.all(np.abs(acf.mean(axis=0)) < 0.07), acf.mean(axis=0)
 
 
 def test_cross_asset_correlation_matches_the_setting(run: Run) -> None:
@@ -216,10 +218,11 @@ def test_cross_asset_correlation_matches_the_setting(run: Run) -> None:
     pairs = np.triu_indices(len(run.params.symbols), 1)
     diff = (got - expected)[pairs]
     # The model's conditional correlation is exactly L_a * L_b; sampling noise over 3000 heavy-tailed
-    # minutes is a few hundredths per pair, and the Epps effect of the last trade lagging the minute
-    # end lowers it by about 0.02. Over seeds the worst pair was off by < 0.1.
+    # minutes is a few hundredths per pair, and the Epps effect (each close is the last trade, about
+    # a second before the minute ends) lowers it by ~0.02. Over seeds 1-20 the worst pair was off by
+    # 0.106 and the mean difference ranged from -0.061 to +0.020.
     assert np.abs(diff).max() < 0.12, diff
-    assert -0.05 < diff.mean() < 0.03, diff.mean()
+    assert -0.07 < diff.mean() < 0.04, diff.mean()
 
 
 def test_configured_correlation_is_btc_led_and_realistic() -> None:
