@@ -103,9 +103,22 @@ def server(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     log = data_dir / "up.log"
     with log.open("wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "coincast", "up", "--source", "sim", "--port", str(port),
-             "--data-dir", str(data_dir / "data")],
-            stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **SERVER_ENV}, cwd=data_dir,
+            [
+                sys.executable,
+                "-m",
+                "coincast",
+                "up",
+                "--source",
+                "sim",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir / "data"),
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **SERVER_ENV},
+            cwd=data_dir,
         )
     srv = Server(proc, f"http://127.0.0.1:{port}", log)
     try:

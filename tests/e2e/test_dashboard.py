@@ -79,7 +79,8 @@ def dashboard(server: Server, browser: Any) -> Iterator[Dashboard]:
     page.on("websocket", lambda ws: d.urls.append(ws.url))
     server.wait_for(
         lambda: len(server.get("/api/v1/candles/BTCUSDT", interval="1s", limit=100)["candles"]) >= 5,
-        timeout=20, what="five 1s candles for BTCUSDT",
+        timeout=20,
+        what="five 1s candles for BTCUSDT",
     )
     page.goto(f"{server.url}/#BTCUSDT/1s")
     try:
@@ -161,17 +162,20 @@ def test_live_updates_change_the_chart_in_place(dashboard: Dashboard) -> None:
     # 1s candles: within a few seconds a newer candle must have been appended from the WebSocket
     page.wait_for_function(
         "(t) => { const x = document.getElementById('chart').data[0].x; return x[x.length - 1] > t; }",
-        arg=last_open, timeout=10_000,
+        arg=last_open,
+        timeout=10_000,
     )
     after = dashboard.snapshot()
     assert after["x"][-1] > last_open
     assert page.locator("#chart .main-svg[data-e2e-mark='kept']").count() == 1
     # the candle that was live before closes, and the chart ends with exactly the API's final values
     server = dashboard.server
-    final = server.wait_for(
-        lambda: next((c for c in rest_candles(server, "BTCUSDT", "1s") if c["open_time"] == last_open and c["closed"]), None),
-        timeout=10, what=f"candle {last_open} to close",
-    )
+
+    def closed_version() -> dict[str, Any] | None:
+        candles = rest_candles(server, "BTCUSDT", "1s")
+        return next((c for c in candles if c["open_time"] == last_open and c["closed"]), None)
+
+    final = server.wait_for(closed_version, timeout=10, what=f"candle {last_open} to close")
     page.wait_for_function(
         """([t, want]) => {
           const d = document.getElementById('chart').data;
@@ -180,7 +184,8 @@ def test_live_updates_change_the_chart_in_place(dashboard: Dashboard) -> None:
           return i >= 0 && near(d[0].open[i], want.open) && near(d[0].high[i], want.high)
             && near(d[0].low[i], want.low) && near(d[0].close[i], want.close) && near(d[1].y[i], want.volume);
         }""",
-        arg=[last_open, final], timeout=10_000,
+        arg=[last_open, final],
+        timeout=10_000,
     )
 
 
@@ -271,7 +276,8 @@ def test_reconnects_after_the_socket_drops(dashboard: Dashboard) -> None:
     last_open = dashboard.snapshot()["x"][-1]
     page.wait_for_function(
         "(t) => { const x = document.getElementById('chart').data[0].x; return x[x.length - 1] > t; }",
-        arg=last_open, timeout=10_000,
+        arg=last_open,
+        timeout=10_000,
     )
 
 
@@ -282,9 +288,7 @@ def test_theme_toggle_is_remembered(dashboard: Dashboard) -> None:
     dark_grid = page.evaluate("() => document.getElementById('chart')._fullLayout.yaxis.gridcolor")
     page.click("#theme-toggle")
     assert html.get_attribute("data-theme") == "light"
-    page.wait_for_function(
-        "(g) => document.getElementById('chart')._fullLayout.yaxis.gridcolor !== g", arg=dark_grid
-    )
+    page.wait_for_function("(g) => document.getElementById('chart')._fullLayout.yaxis.gridcolor !== g", arg=dark_grid)
     page.reload()
     assert html.get_attribute("data-theme") == "light"
     dashboard.wait_showing("BTCUSDT", "1s", n=5)  # the hash keeps the view across the reload
@@ -301,8 +305,10 @@ def test_screenshot_no_console_errors_and_only_local_traffic(dashboard: Dashboar
     # enough candles for the 20-period overlays to show in the picture
     dashboard.wait_showing("BTCUSDT", "1s", n=24, timeout=30_000)
     page.wait_for_selector("#conn[data-state='live']")
-    page.wait_for_function("() => /trades/.test(document.getElementById('st-source').textContent) || "
-                           "document.getElementById('f-trades').textContent !== '—'")
+    page.wait_for_function(
+        "() => /trades/.test(document.getElementById('st-source').textContent) || "
+        "document.getElementById('f-trades').textContent !== '—'"
+    )
     # no candle is missing: any that closed while history loaded is fetched again (gap repair)
     page.wait_for_function("() => window.coincast.chart.firstHole() === null", timeout=15_000)
     x = dashboard.snapshot()["x"]

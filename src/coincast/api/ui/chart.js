@@ -295,8 +295,9 @@ export class CandleChart {
     const layout = {
       datarevision: this.revision,
       uirevision: `${this.symbol}/${this.interval}`,
-      paper_bgcolor: "rgba(0,0,0,0)",
-      plot_bgcolor: "rgba(0,0,0,0)",
+      // Opaque, the panel's colour: plotly outlines spike lines in the background colour.
+      paper_bgcolor: c.panel,
+      plot_bgcolor: c.panel,
       font: { family: getComputedStyle(document.body).fontFamily, color: c.text, size: 11 },
       margin: { l: 8, r: 72, t: 30, b: 30 },
       showlegend: false,
