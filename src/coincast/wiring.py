@@ -17,6 +17,7 @@ from coincast.api.app import Services
 from coincast.api.ws import Hub
 from coincast.bus.base import TOPIC_TRADES, Bus
 from coincast.domain import Clock, ConfigError, SystemClock
+from coincast.jobs.service import ModelService
 from coincast.settings import Settings
 from coincast.sources.base import DeadLetterSink, Source
 from coincast.store.base import CandleStore
@@ -45,7 +46,21 @@ def _duckdb(url: SplitResult) -> CandleStore:
     return DuckDBStore.open(url.path.removeprefix("/") or ":memory:")
 
 
-STORES: dict[str, Callable[[SplitResult], CandleStore]] = {"duckdb": _duckdb}
+def _postgres(url: SplitResult) -> CandleStore:
+    try:
+        from coincast.store.postgres import PostgresStore  # optional extra: coincast[postgres]
+    except ImportError as exc:
+        raise ConfigError(f"store URL {redact(url.geturl())!r} needs the postgres extra: "
+                          "pip install 'coincast[postgres]'") from exc
+    schema = dict(p.split("=", 1) for p in url.query.split("&") if "=" in p).get("schema", "coincast")
+    dsn = url._replace(scheme="postgresql", query="&".join(
+        p for p in url.query.split("&") if p and not p.startswith("schema="))).geturl()
+    return PostgresStore.from_url(dsn, schema)
+
+
+STORES: dict[str, Callable[[SplitResult], CandleStore]] = {
+    "duckdb": _duckdb, "postgresql": _postgres, "postgres": _postgres,
+}
 
 
 def open_store(dsn: str) -> CandleStore:
@@ -125,10 +140,13 @@ class Runtime:
         await self._warm_live(base)
         self.hub = Hub(s.symbols, self.aggregator.intervals,
                        lambda: [t.as_dict() for t in self.live.tickers(s.symbols)])
+        self.models = ModelService.build(s, self.store, self.hub.broadcast, self.clock)
+        await self.models.start()  # live models loaded, bars warmed, before the first candle
         self.writer = StoreWriter(self.store, s.store.flush_ms, self.dead_letters)
         self.processor = StreamProcessor(
             self.aggregator, self.bus.subscribe(TOPIC_TRADES, "processor"), self.source.watermark_ms,
-            [self.writer, self.live, self.hub], tick_ms=s.stream.tick_ms, now_ms=self.clock.now_ms,
+            [self.writer, self.live, self.hub, self.models.predictor],
+            tick_ms=s.stream.tick_ms, now_ms=self.clock.now_ms,
         )
         self.writer.start()
         self.hub.start()
@@ -138,7 +156,7 @@ class Runtime:
         ]
         log.info("runtime started", extra={"source": self.source.name, "store": redact(s.store_url)})
         return Services(s, self.store, self.live, self.hub, self.source.health, self.processor,
-                        dead_letters=self.dead_letters)
+                        dead_letters=self.dead_letters, models=self.models)
 
     async def _warm_live(self, base: object) -> None:
         from coincast.domain import Interval
@@ -171,6 +189,7 @@ class Runtime:
             await asyncio.wait_for(proc, timeout=10)
         except (TimeoutError, asyncio.CancelledError):
             proc.cancel()
+        await self.models.stop()
         await self.hub.stop()
         await self.writer.stop()
         await self.store.close()

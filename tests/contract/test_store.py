@@ -19,9 +19,12 @@ def make_candles(symbol: str, interval: Interval, n: int, start: int = T0) -> li
                    10.0 * (i + 1), i + 1, 0.5, 5.0) for i in range(n)]
 
 
-@pytest.fixture(params=["duckdb"])
+@pytest.fixture(params=["duckdb", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[CandleStore]:
-    s = open_store(f"duckdb:///{tmp_path}/c.db")
+    if request.param == "duckdb":
+        s = open_store(f"duckdb:///{tmp_path}/c.db")
+    else:
+        s = open_store(request.getfixturevalue("postgres_url"))
     yield s
     await s.close()
 
@@ -52,14 +55,16 @@ async def test_history_window_limit_and_isolation(store: CandleStore) -> None:
 
 
 async def test_dead_letters_round_trip(store: CandleStore) -> None:
-    items = [DeadLetter("binance", "malformed_json: Expecting value", "{oops", T0 + i, {"stream": "x"}) for i in range(3)]
+    items = [DeadLetter("binance", "malformed_json: Expecting value", "{oops", T0 + i, {"stream": "x"})
+             for i in range(3)]
     assert await store.add_dead_letters(items) == 3
     got = await store.dead_letters(limit=2)
     assert [d.recv_ms for d in got] == [T0 + 2, T0 + 1] and got[0].extra == {"stream": "x"}
 
 
-async def test_survives_reopen(tmp_path: Path) -> None:
-    url = f"duckdb:///{tmp_path}/persist.db"
+@pytest.mark.parametrize("backend", ["duckdb", "postgresql"])
+async def test_survives_reopen(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> None:
+    url = f"duckdb:///{tmp_path}/persist.db" if backend == "duckdb" else request.getfixturevalue("postgres_url")
     s = open_store(url)
     candles = make_candles("BTCUSDT", Interval.D1, n=5)
     await s.upsert(candles)

@@ -1,0 +1,170 @@
+"""Serving store on PostgreSQL: many processes (ingest, process, serve) share one database.
+
+Same contract and schema as the DuckDB store; upserts are ``INSERT … ON CONFLICT DO UPDATE`` in
+one transaction per batch. The adapter takes a ready async connection pool.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, Self
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from coincast.domain import Candle, ConfigError, DeadLetter, Interval, TransientError
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE candles (
+        symbol TEXT NOT NULL,
+        interval TEXT NOT NULL,
+        open_time BIGINT NOT NULL,
+        open DOUBLE PRECISION NOT NULL,
+        high DOUBLE PRECISION NOT NULL,
+        low DOUBLE PRECISION NOT NULL,
+        close DOUBLE PRECISION NOT NULL,
+        volume DOUBLE PRECISION NOT NULL,
+        quote_volume DOUBLE PRECISION NOT NULL,
+        trades BIGINT NOT NULL,
+        taker_buy_volume DOUBLE PRECISION NOT NULL,
+        taker_buy_quote_volume DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (symbol, interval, open_time)
+    );
+    CREATE TABLE dead_letters (
+        id BIGSERIAL PRIMARY KEY,
+        source TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        raw TEXT NOT NULL,
+        recv_ms BIGINT NOT NULL,
+        extra JSONB NOT NULL
+    );
+    CREATE INDEX dead_letters_recv ON dead_letters (recv_ms DESC);
+    """,
+)
+
+_COLUMNS = ("symbol", "interval", "open_time", "open", "high", "low", "close", "volume", "quote_volume",
+            "trades", "taker_buy_volume", "taker_buy_quote_volume")
+_UPDATE = ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[3:])
+_UPSERT = (
+    f"INSERT INTO {{schema}}.candles ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "
+    f"ON CONFLICT (symbol, interval, open_time) DO UPDATE SET {_UPDATE}"
+)
+
+
+class PostgresStore:
+    """A :class:`~coincast.store.base.CandleStore` in PostgreSQL.
+
+    Args:
+        pool: an open ``AsyncConnectionPool``.
+        schema: the schema holding coincast's tables (created if missing); tests use their own.
+    """
+
+    def __init__(self, pool: AsyncConnectionPool, schema: str = "coincast") -> None:
+        if not schema.isidentifier():
+            raise ConfigError(f"invalid PostgreSQL schema name {schema!r}")
+        self._pool = pool
+        self._schema = schema
+        self._migrated = False
+
+    @classmethod
+    def from_url(cls, dsn: str, schema: str = "coincast", *, max_size: int = 4) -> Self:
+        """A store on ``dsn``; the pool opens and the schema migrates on first use."""
+        return cls(AsyncConnectionPool(dsn, min_size=1, max_size=max_size, open=False), schema)
+
+    async def _ready(self) -> None:
+        if self._migrated:
+            return
+        try:
+            await self._pool.open(wait=True, timeout=10)
+        except psycopg.Error as exc:
+            raise TransientError(f"cannot connect to PostgreSQL: {exc}") from exc
+        await self.migrate()
+
+    async def migrate(self) -> int:
+        """Bring the schema to the newest version (serialised across processes by an advisory lock)."""
+        s = self._schema
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('coincast-migrate'))")
+                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+                await conn.execute(f"CREATE TABLE IF NOT EXISTS {s}.schema_version (version INTEGER NOT NULL)")
+                cur = await conn.execute(f"SELECT max(version) FROM {s}.schema_version")
+                row = await cur.fetchone()
+                current = int(row[0]) if row and row[0] is not None else 0
+                if current > len(MIGRATIONS):
+                    raise ConfigError(f"store schema version {current} is newer than this coincast supports")
+                for version in range(current + 1, len(MIGRATIONS) + 1):
+                    await conn.execute(f"SET LOCAL search_path TO {s}")
+                    await conn.execute(MIGRATIONS[version - 1])
+                    await conn.execute(f"INSERT INTO {s}.schema_version VALUES (%s)", [version])
+        except psycopg.Error as exc:
+            raise TransientError(f"PostgreSQL migration failed: {exc}") from exc
+        self._migrated = True
+        return len(MIGRATIONS)
+
+    async def _execute_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        await self._ready()
+        try:
+            async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                await cur.executemany(sql, rows)
+        except psycopg.Error as exc:
+            raise TransientError(f"PostgreSQL write failed: {exc}") from exc
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        await self._ready()
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(sql, params)
+                return await cur.fetchall()
+        except psycopg.Error as exc:
+            raise TransientError(f"PostgreSQL read failed: {exc}") from exc
+
+    async def upsert(self, candles: Sequence[Candle]) -> int:
+        if not candles:
+            return 0
+        latest: dict[tuple[str, str, int], tuple[Any, ...]] = {}
+        for c in candles:  # last one wins inside a batch, as in the DuckDB store
+            latest[(c.symbol, c.interval.value, c.open_ms)] = (
+                c.symbol, c.interval.value, c.open_ms, c.open, c.high, c.low, c.close, c.volume, c.quote_volume,
+                c.trades, c.taker_buy_volume, c.taker_buy_quote_volume)
+        await self._execute_many(_UPSERT.format(schema=self._schema), list(latest.values()))
+        return len(candles)
+
+    async def history(
+        self, symbol: str, interval: Interval, *, start_ms: int, end_ms: int, limit: int
+    ) -> list[Candle]:
+        rows = await self._fetch(
+            f"SELECT * FROM (SELECT {', '.join(_COLUMNS)} FROM {self._schema}.candles "
+            "WHERE symbol = %s AND interval = %s AND open_time BETWEEN %s AND %s "
+            "ORDER BY open_time DESC LIMIT %s) t ORDER BY open_time",
+            [symbol, interval.value, start_ms, end_ms, limit],
+        )
+        return [Candle(r[0], Interval(r[1]), int(r[2]), float(r[3]), float(r[4]), float(r[5]), float(r[6]),
+                       float(r[7]), float(r[8]), int(r[9]), float(r[10]), float(r[11]), True) for r in rows]
+
+    async def latest(self, symbol: str, interval: Interval) -> Candle | None:
+        got = await self.history(symbol, interval, start_ms=0, end_ms=2**62, limit=1)
+        return got[0] if got else None
+
+    async def add_dead_letters(self, items: Sequence[DeadLetter]) -> int:
+        if not items:
+            return 0
+        await self._execute_many(
+            f"INSERT INTO {self._schema}.dead_letters (source, reason, raw, recv_ms, extra) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [(d.source, d.reason, d.raw.replace("\x00", "\\u0000"), d.recv_ms, json.dumps(d.extra)) for d in items],
+        )
+        return len(items)
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = await self._fetch(
+            f"SELECT source, reason, raw, recv_ms, extra FROM {self._schema}.dead_letters "
+            "ORDER BY recv_ms DESC, id DESC LIMIT %s",
+            [limit],
+        )
+        return [DeadLetter(r[0], r[1], r[2], int(r[3]), dict(r[4])) for r in rows]
+
+    async def close(self) -> None:
+        await self._pool.close()
