@@ -84,7 +84,19 @@ def _memory_bus(url: SplitResult, settings: Settings) -> Bus:
     return MemoryBus(settings.bus.queue_batches)
 
 
-BUSES: dict[str, Callable[[SplitResult, Settings], Bus]] = {"memory": _memory_bus}
+def _kafka_bus(url: SplitResult, settings: Settings) -> Bus:
+    try:
+        from coincast.bus.kafka import KafkaBus  # optional extra: coincast[kafka]
+    except ImportError as exc:
+        raise ConfigError("bus URL kafka:// needs the kafka extra: pip install 'coincast[kafka]'") from exc
+    if not url.netloc:
+        raise ConfigError(f"bus URL {settings.bus.url!r} names no broker; use kafka://host:9092[,host2:9092]")
+    bus = KafkaBus(url.netloc)
+    bus.ensure_topics(TOPIC_TRADES)
+    return bus
+
+
+BUSES: dict[str, Callable[[SplitResult, Settings], Bus]] = {"memory": _memory_bus, "kafka": _kafka_bus}
 
 
 def open_bus(settings: Settings) -> Bus:
