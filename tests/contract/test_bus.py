@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
+from tests.factories import T0
 
 from coincast.bus.base import Bus
 from coincast.bus.codec import decode, encode
 from coincast.domain import Candle, Interval, MalformedMessage, TradeBatch
-from tests.factories import T0
 
 
 def batch(symbol: str, start_id: int, n: int = 5) -> TradeBatch:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from prometheus_client import Counter, Gauge
 
 from coincast.bus.codec import decode, encode
