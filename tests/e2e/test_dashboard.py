@@ -77,11 +77,6 @@ def dashboard(server: Server, browser: Any) -> Iterator[Dashboard]:
     page.on("pageerror", lambda e: d.console_errors.append(f"uncaught: {e}"))
     page.on("request", lambda r: d.urls.append(r.url))
     page.on("websocket", lambda ws: d.urls.append(ws.url))
-    server.wait_for(
-        lambda: len(server.get("/api/v1/candles/BTCUSDT", interval="1s", limit=100)["candles"]) >= 5,
-        timeout=20,
-        what="five 1s candles for BTCUSDT",
-    )
     page.goto(f"{server.url}/#BTCUSDT/1s")
     try:
         yield d
@@ -130,8 +125,15 @@ def as_array(values: list[float | None]) -> np.ndarray:
 
 def test_chart_draws_the_candles_the_api_serves(dashboard: Dashboard) -> None:
     page, server = dashboard.page, dashboard.server
-    chart = dashboard.wait_showing("BTCUSDT", "1s", n=5)
-    assert_matches_api(chart, rest_candles(server, "BTCUSDT", "1s"), min_common=4)
+    # the page may have opened before the first candle: it fills from the WebSocket
+    dashboard.wait_showing("BTCUSDT", "1s", n=6, timeout=25_000)
+    server.wait_for(
+        lambda: sum(c["closed"] for c in rest_candles(server, "BTCUSDT", "1s")) >= 4,
+        timeout=15,
+        what="4 closed candles",
+    )
+    chart = dashboard.snapshot()
+    assert_matches_api(chart, rest_candles(server, "BTCUSDT", "1s"), min_common=3)
     assert all(t % 1000 == 0 for t in chart["x"])
     n = len(chart["x"])
     # really drawn: an SVG body per candle and a bar per volume
@@ -236,6 +238,47 @@ def test_indicator_functions_match_pandas(dashboard: Dashboard) -> None:
     assert got["short"] == [None] * 5
 
 
+def test_chart_replaces_appends_and_fills_holes(dashboard: Dashboard) -> None:
+    got = dashboard.page.evaluate(
+        """async () => {
+          const { CandleChart } = await import('/static/chart.js');
+          const el = document.createElement('div');
+          el.style.cssText = 'position:fixed;left:0;top:0;width:400px;height:300px;visibility:hidden';
+          document.body.appendChild(el);
+          const chart = new CandleChart(el);
+          const c = (t, close, closed = true) => ({
+            open_time: t, open: 1, high: Math.max(1, close), low: Math.min(1, close), close, volume: t / 1000, closed,
+          });
+          const out = {};
+          chart.load('TEST', '1s', [c(3000, 3), c(1000, 1), c(4000, 4, false)]);  // out of order on purpose
+          out.loaded = chart.s.x.slice();
+          out.hole = chart.firstHole();
+          out.replaced = chart.apply(c(4000, 4.5));
+          out.appended = chart.apply(c(5000, 5, false));
+          out.filled = chart.apply(c(2000, 2));
+          out.older = chart.apply(c(0, 9));
+          out.x = chart.s.x.slice();
+          out.close = chart.s.close.slice();
+          out.closed = chart.s.closed.slice();
+          out.holeAfter = chart.firstHole();
+          await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+          out.drawn = el.querySelectorAll('g.trace.boxes path.box').length;
+          window.Plotly.purge(el);
+          el.remove();
+          return out;
+        }"""
+    )
+    assert got["loaded"] == [1000, 3000, 4000]
+    assert got["hole"] == 2000
+    assert got["replaced"] is True and got["appended"] is True and got["filled"] is True
+    assert got["older"] is False  # older than the first candle shown: ignored
+    assert got["x"] == [1000, 2000, 3000, 4000, 5000]
+    assert got["close"] == [1, 2, 3, 4.5, 5]
+    assert got["closed"] == [True, True, True, True, False]
+    assert got["holeAfter"] is None
+    assert got["drawn"] == 5
+
+
 def test_overlays_follow_the_candles_shown_and_toggle(dashboard: Dashboard) -> None:
     page = dashboard.page
     ema_box, bb_box = page.locator("#toggle-ema"), page.locator("#toggle-bb")
@@ -303,7 +346,7 @@ def test_theme_toggle_is_remembered(dashboard: Dashboard) -> None:
 def test_screenshot_no_console_errors_and_only_local_traffic(dashboard: Dashboard) -> None:
     page = dashboard.page
     # enough candles for the 20-period overlays to show in the picture
-    dashboard.wait_showing("BTCUSDT", "1s", n=24, timeout=30_000)
+    dashboard.wait_showing("BTCUSDT", "1s", n=22, timeout=30_000)
     page.wait_for_selector("#conn[data-state='live']")
     page.wait_for_function(
         "() => /trades/.test(document.getElementById('st-source').textContent) || "

@@ -73,8 +73,13 @@ function showMessage(text) {
   el.hidden = !text;
 }
 
+/** The chart shows what the user picked (not the previous view, still up while a new one loads). */
+function chartIsCurrent() {
+  return chart.symbol === state.symbol && chart.interval === state.interval;
+}
+
 function renderOhlc() {
-  const c = state.hoverIndex === null ? chart.candleAt(-1) : chart.candleAt(state.hoverIndex);
+  const c = !chartIsCurrent() ? null : state.hoverIndex === null ? chart.candleAt(-1) : chart.candleAt(state.hoverIndex);
   const digits = c ? priceDigits(c.close) : 2;
   const p = (v) => (c ? formatPrice(v, digits) : "—");
   $("ohlc-time").textContent = c ? formatCandleTime(c.open_time, state.interval) + (c.closed ? "" : " · live") : "—";
@@ -95,7 +100,7 @@ function renderOhlc() {
 }
 
 function renderHeader() {
-  const last = chart.candleAt(-1);
+  const last = chartIsCurrent() ? chart.candleAt(-1) : null;
   const t = markets.get(state.symbol);
   const price = last ? last.close : t ? t.price : null;
   const el = $("last-price");
@@ -198,10 +203,11 @@ async function reload() {
   const { symbol, interval } = state;
   state.loading = true;
   state.pending = [];
-  if (chart.symbol !== symbol || chart.interval !== interval) {
-    chart.load(symbol, interval, []);
-    showMessage(`Loading ${symbol} ${interval}…`);
-  }
+  // Keep showing the previous chart, dimmed, until the new history is in; say so if it takes long.
+  const switching = chart.symbol !== symbol || chart.interval !== interval;
+  const wrap = $("chart").parentElement;
+  wrap.classList.toggle("loading", switching);
+  const slow = switching ? setTimeout(() => showMessage(`Loading ${symbol} ${interval}…`), 400) : null;
   try {
     const body = await api.candles(symbol, interval, CANDLE_LIMIT);
     if (seq !== state.loadSeq) return;
@@ -214,7 +220,9 @@ async function reload() {
     showMessage(`Could not load ${symbol} ${interval}: ${err.message}. Retrying…`);
     state.retryTimer = setTimeout(() => seq === state.loadSeq && reload(), 3000);
   } finally {
+    clearTimeout(slow);
     if (seq === state.loadSeq) {
+      wrap.classList.remove("loading");
       state.loading = false;
       state.pending = [];
       renderHeader();
@@ -369,6 +377,11 @@ async function start() {
   initTheme($("theme-toggle"), () => chart.refreshTheme());
   initOverlays();
   $("symbol-select").addEventListener("change", (ev) => show(ev.target.value, state.interval));
+  window.addEventListener("hashchange", () => {
+    if (!state.symbols.length) return;
+    const view = initialView();
+    show(view.symbol, view.interval);
+  });
   refreshHealth();
   setInterval(refreshHealth, HEALTH_EVERY_MS);
   live.subscribe({ channel: "tickers" });
