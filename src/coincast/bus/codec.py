@@ -25,7 +25,8 @@ def encode(payload: object) -> bytes:
         TypeError: any other payload.
     """
     if isinstance(payload, TradeBatch):
-        head = orjson.dumps({"symbol": payload.symbol, "n": len(payload), "recv_ms": payload.recv_ms})
+        head = orjson.dumps({"symbol": payload.symbol, "n": len(payload), "recv_ms": payload.recv_ms,
+                             "wm": payload.watermark_ms})
         body = b"".join(np.ascontiguousarray(getattr(payload, name), dtype=dt).tobytes() for name, dt in _COLS)
         return _TRADES_V1 + struct.pack("<I", len(head)) + head + body
     if isinstance(payload, list) and all(isinstance(c, Candle) for c in payload):
@@ -52,7 +53,7 @@ def decode(data: bytes) -> TradeBatch | list[Candle]:
                 cols[name] = np.frombuffer(data, dtype=dt, count=n, offset=pos).astype(dt[1:], copy=True)
                 pos += size
             return TradeBatch(str(head["symbol"]), cols["trade_id"], cols["event_ms"], cols["price"], cols["qty"],
-                              cols["is_buyer_maker"], int(head.get("recv_ms", 0)))
+                              cols["is_buyer_maker"], int(head.get("recv_ms", 0)), int(head.get("wm", 0)))
         if kind == _CANDLES_V1:
             return [
                 Candle(d["symbol"], Interval(d["interval"]), int(d["open_time"]), float(d["open"]), float(d["high"]),

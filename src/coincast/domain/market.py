@@ -41,6 +41,11 @@ class TradeBatch:
 
     Invariants: all arrays have the same length; ``event_ms`` is exchange time in ms.
     Order is the order of arrival, not necessarily time order (late trades exist).
+
+    ``watermark_ms`` (0 = not stated) is the producer's promise that every trade of this symbol
+    with an earlier event time was published no later than this batch. A broker keeps a symbol's
+    batches in order, so a consumer may close that symbol's candles up to it. An empty batch
+    carrying only a watermark is a heartbeat for a quiet symbol.
     """
 
     symbol: str
@@ -50,6 +55,7 @@ class TradeBatch:
     qty: F64
     is_buyer_maker: Bool
     recv_ms: int = 0
+    watermark_ms: int = 0
 
     def __len__(self) -> int:
         return int(self.trade_id.shape[0])
@@ -91,7 +97,15 @@ class TradeBatch:
             self.qty[mask_or_index],
             self.is_buyer_maker[mask_or_index],
             self.recv_ms,
+            self.watermark_ms,
         )
+
+    @classmethod
+    def heartbeat(cls, symbol: str, watermark_ms: int, recv_ms: int = 0) -> TradeBatch:
+        """An empty batch that only moves ``symbol``'s watermark."""
+        empty_i = np.empty(0, np.int64)
+        return cls(symbol, empty_i, empty_i.copy(), np.empty(0, np.float64), np.empty(0, np.float64),
+                   np.empty(0, np.bool_), recv_ms, watermark_ms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,7 @@ class _Series:
 @dataclass(slots=True)
 class _SymbolState:
     series: list[_Series]
+    watermark_ms: int = 0
     max_trade_id: int = -1
     # ids of accepted trades as (latest smallest-interval bucket in the chunk, ids), kept while
     # that bucket is open: the out-of-order dedup path checks against them
@@ -119,10 +120,7 @@ class CandleAggregator:
         n = len(batch)
         if n == 0:
             return AddResult([], None)
-        state = self._symbols.get(batch.symbol)
-        if state is None:
-            state = _SymbolState([_Series(i) for i in self.intervals])
-            self._symbols[batch.symbol] = state
+        state = self._state(batch.symbol)
         base_series = state.series[0]
 
         keep, late_mask = self._accept(state, base_series, batch)
@@ -153,23 +151,38 @@ class CandleAggregator:
                                        taker_qty, taker_quote))
         return AddResult(updates, late)
 
-    def advance(self, watermark_ms: int) -> list[CandleUpdate]:
+    def advance(self, watermark_ms: int, symbol: str | None = None) -> list[CandleUpdate]:
         """Close every candle whose interval plus grace has elapsed by ``watermark_ms``.
 
-        Quiet intervals close as zero-volume candles at the previous close. Returns the closed
-        candles in time order per (symbol, interval).
+        With ``symbol`` only that symbol's candles (a watermark carried by its own batches),
+        otherwise every symbol's. Quiet intervals close as zero-volume candles at the previous
+        close. Returns the closed candles in time order per (symbol, interval).
         """
-        if watermark_ms <= self._watermark_ms:
-            return []
-        self._watermark_ms = watermark_ms
+        if symbol is None:
+            if watermark_ms <= self._watermark_ms:
+                return []
+            self._watermark_ms = watermark_ms
+            states = list(self._symbols.items())
+        else:
+            states = [(symbol, self._state(symbol))]
         closed: list[CandleUpdate] = []
-        for symbol, state in self._symbols.items():
+        for sym, state in states:
+            if watermark_ms <= state.watermark_ms:
+                continue
+            state.watermark_ms = watermark_ms
             for series in state.series:
-                closed.extend(self._close_due(symbol, series, watermark_ms))
+                closed.extend(self._close_due(sym, series, watermark_ms))
             base_next = state.series[0].next_open_ms
             if base_next is not None and state.id_chunks and state.id_chunks[0][0] < base_next:
                 state.id_chunks = [c for c in state.id_chunks if c[0] >= base_next]
         return closed
+
+    def _state(self, symbol: str) -> _SymbolState:
+        state = self._symbols.get(symbol)
+        if state is None:
+            state = _SymbolState([_Series(i) for i in self.intervals], watermark_ms=self._watermark_ms)
+            self._symbols[symbol] = state
+        return state
 
     def flush(self) -> list[CandleUpdate]:
         """Close every open candle now (end of a finite replay): the last ones may be partial."""
@@ -205,7 +218,7 @@ class CandleAggregator:
         late_mask: np.ndarray | None = None
         # late: the smallest-interval candle is closed, or would be by the watermark already seen
         bucket = batch.event_ms - batch.event_ms % self.base.ms
-        lm = bucket + (self.base.ms + self.grace_ms) <= self._watermark_ms
+        lm = bucket + (self.base.ms + self.grace_ms) <= state.watermark_ms
         if base.last_close is not None and base.next_open_ms is not None:
             lm |= bucket < base.next_open_ms
         if lm.any():

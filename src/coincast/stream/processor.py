@@ -52,7 +52,8 @@ class StreamProcessor:
     Args:
         aggregator: the candle fold.
         batches: the bus subscription (lists of :class:`TradeBatch`).
-        watermark: returns the event time before which every trade has been delivered.
+        watermark: returns the event time before which every trade has been delivered (embedded
+            mode); None when watermarks travel in the batches themselves (a broker between roles).
         sinks: receivers of candle updates, called in order.
         tick_ms: how often the watermark is advanced.
         now_ms: wall clock for latency measurements.
@@ -62,7 +63,7 @@ class StreamProcessor:
         self,
         aggregator: CandleAggregator,
         batches: AsyncIterator[list[object]],
-        watermark: Callable[[], int],
+        watermark: Callable[[], int] | None,
         sinks: Sequence[CandleSink],
         *,
         tick_ms: int = 250,
@@ -101,21 +102,26 @@ class StreamProcessor:
                 self.malformed += 1
                 log.warning("stream: ignoring a non-trade item of type %s", type(item).__name__)
                 continue
-            res = self.aggregator.add(item)
-            updates.extend(res.updates)
-            TRADES_IN.labels(item.symbol).inc(len(item) - (len(res.late) if res.late is not None else 0))
-            if item.recv_ms:
-                LATENCY.observe(max(0, now - item.recv_ms) / 1000)
+            if len(item):
+                res = self.aggregator.add(item)
+                updates.extend(res.updates)
+                TRADES_IN.labels(item.symbol).inc(len(item) - (len(res.late) if res.late is not None else 0))
+                if item.recv_ms:
+                    LATENCY.observe(max(0, now - item.recv_ms) / 1000)
+            if item.watermark_ms:
+                updates.extend(self.aggregator.advance(item.watermark_ms, item.symbol))
         if stats.late_trades > late0:
             TRADES_LATE.inc(stats.late_trades - late0)
         if stats.duplicate_trades > dup0:
             TRADES_DUP.inc(stats.duplicate_trades - dup0)
-        updates.extend(self.aggregator.advance(self._watermark()))
+        if self._watermark is not None:
+            updates.extend(self.aggregator.advance(self._watermark()))
         self._emit(updates)
 
     def tick(self) -> None:
         """Advance the watermark once (closing quiet candles) and refresh the rates."""
-        self._emit(self.aggregator.advance(self._watermark()))
+        if self._watermark is not None:
+            self._emit(self.aggregator.advance(self._watermark()))
         t, trades0, closed0 = self._rate_mark
         now = time.monotonic()
         if now - t >= 2.0:

@@ -141,3 +141,42 @@ def test_out_of_order_batches_give_the_same_candles_as_sorted() -> None:
 def test_intervals_must_nest() -> None:
     with pytest.raises(ValueError, match="not multiples"):
         CandleAggregator([Interval.M3, Interval.M5])
+
+
+def test_watermark_per_symbol_closes_only_that_symbol() -> None:
+    agg = CandleAggregator([Interval.M1], grace_ms=0)
+    agg.add(make_batch(make_trade(1, T0 + 5, 10.0, symbol="BTCUSDT")))
+    agg.add(make_batch(make_trade(1, T0 + 5, 20.0, symbol="ETHUSDT")))
+    got = agg.advance(T0 + M1, "ETHUSDT")
+    assert [(u.candle.symbol, u.candle.open_ms) for u in got] == [("ETHUSDT", T0)]
+    # BTC is still open: a trade within its minute is merged, not late
+    res = agg.add(make_batch(make_trade(2, T0 + 50_000, 11.0, symbol="BTCUSDT")))
+    assert res.late is None
+    # ETH's minute is closed: a trade in it is late
+    res = agg.add(make_batch(make_trade(2, T0 + 50_000, 21.0, symbol="ETHUSDT")))
+    assert res.late is not None and len(res.late) == 1
+    (btc,) = [u.candle for u in agg.advance(T0 + M1)]
+    assert (btc.symbol, btc.trades, btc.close) == ("BTCUSDT", 2, 11.0)
+
+
+def test_heartbeat_batches_close_quiet_candles_in_the_processor() -> None:
+    import asyncio
+
+    from coincast.domain import TradeBatch
+    from coincast.stream.processor import StreamProcessor
+
+    class Sink:
+        def __init__(self) -> None:
+            self.closed: list[int] = []
+
+        def on_candles(self, updates):  # type: ignore[no-untyped-def]
+            self.closed += [u.candle.open_ms for u in updates if u.candle.closed]
+
+    async def batches():  # type: ignore[no-untyped-def]
+        yield [make_batch(make_trade(1, T0 + 5, 10.0))]
+        yield [TradeBatch.heartbeat("BTCUSDT", T0 + 3 * M1)]
+
+    sink = Sink()
+    proc = StreamProcessor(CandleAggregator([Interval.M1], 0), batches(), None, [sink])
+    asyncio.run(proc.run())
+    assert sink.closed == [T0, T0 + M1, T0 + 2 * M1]
