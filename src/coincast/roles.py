@@ -1,0 +1,190 @@
+"""The scaled-out roles: ``ingest``, ``process`` and ``serve`` as separate processes around a broker.
+
+    ingest  source -> bus "trades" (each batch stamped with the source's watermark; a heartbeat
+            per quiet symbol every tick so its candles still close)
+    process bus "trades" -> candle fold -> store (PostgreSQL or DuckDB) and bus "candles"
+    serve   store + bus "candles" -> live state and WebSocket fan-out -> API and dashboard
+
+Run several ``serve`` processes behind a load balancer: each reads "candles" with its own group.
+Embedded mode (``coincast up``) runs the same pieces in one process without the broker hops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Sequence
+
+from prometheus_client import start_http_server
+
+from coincast.api.app import Services
+from coincast.api.ws import Hub
+from coincast.bus.base import TOPIC_CANDLES, TOPIC_TRADES, Bus
+from coincast.domain import Candle, Clock, SystemClock, TradeBatch
+from coincast.settings import Settings
+from coincast.sources.base import SourceHealth
+from coincast.stream.candles import CandleAggregator, CandleUpdate
+from coincast.stream.live import LiveState
+from coincast.stream.processor import StreamProcessor
+from coincast.stream.writer import DeadLetterWriter, StoreWriter
+from coincast.wiring import open_bus, open_source, open_store, redact
+
+log = logging.getLogger(__name__)
+
+
+def serve_metrics(port: int) -> None:
+    """Expose ``/metrics`` for a role without an API server (0 = none)."""
+    if port:
+        start_http_server(port, addr="127.0.0.1")
+
+
+async def run_ingest(settings: Settings, stop: asyncio.Event, clock: Clock | None = None) -> None:
+    """Source -> bus, until ``stop`` is set or the source ends."""
+    clock = clock or SystemClock()
+    store = open_store(settings.store_url)
+    dead = DeadLetterWriter(store)
+    bus = open_bus(settings)
+    source = await open_source(settings, dead, clock)
+    tick_s = settings.stream.tick_ms / 1000
+    last_sent: dict[str, int] = {}
+
+    async def pump() -> None:
+        async for batch in source.events():
+            wm = source.watermark_ms()
+            await bus.publish(TOPIC_TRADES, batch.symbol, _with_watermark(batch, wm))
+            last_sent[batch.symbol] = wm
+
+    async def heartbeats() -> None:
+        while True:
+            await asyncio.sleep(tick_s)
+            wm = source.watermark_ms()
+            for sym in settings.symbols:
+                if last_sent.get(sym, 0) < wm:
+                    await bus.publish(TOPIC_TRADES, sym, TradeBatch.heartbeat(sym, wm, clock.now_ms()))
+                    last_sent[sym] = wm
+            await dead.flush()
+
+    log.info("ingest started", extra={"source": source.name, "bus": redact(settings.bus.url)})
+    await _run_until(stop, pump(), heartbeats())
+    await source.close()
+    await bus.close()
+    await dead.flush()
+    await store.close()
+    log.info("ingest stopped")
+
+
+class CandlePublisher:
+    """A candle sink that forwards updates to the bus: closed ones all, in-progress coalesced."""
+
+    def __init__(self, bus: Bus, flush_ms: int = 250) -> None:
+        self._bus = bus
+        self._flush_s = flush_ms / 1000
+        self._closed: list[Candle] = []
+        self._live: dict[tuple[str, str], Candle] = {}
+
+    def on_candles(self, updates: Sequence[CandleUpdate]) -> None:
+        for u in updates:
+            c = u.candle
+            if c.closed:
+                self._closed.append(c)
+            else:
+                self._live[(c.symbol, c.interval.value)] = c
+
+    async def flush(self) -> None:
+        closed, self._closed = self._closed, []
+        live, self._live = self._live, {}
+        by_symbol: dict[str, list[Candle]] = {}
+        for c in [*closed, *live.values()]:
+            by_symbol.setdefault(c.symbol, []).append(c)
+        for sym, candles in by_symbol.items():
+            await self._bus.publish(TOPIC_CANDLES, sym, candles)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_s)
+            await self.flush()
+
+
+async def run_process(settings: Settings, stop: asyncio.Event) -> None:
+    """Bus "trades" -> candles -> store and bus "candles", until ``stop`` is set."""
+    store = open_store(settings.store_url)
+    bus = open_bus(settings)
+    aggregator = CandleAggregator(settings.stream.intervals, settings.stream.grace_ms)
+    writer = StoreWriter(store, settings.store.flush_ms)
+    publisher = CandlePublisher(bus)
+    processor = StreamProcessor(aggregator, bus.subscribe(TOPIC_TRADES, "coincast-process"), None,
+                                [writer, publisher], tick_ms=settings.stream.tick_ms)
+    writer.start()
+    log.info("process started", extra={"bus": redact(settings.bus.url), "store": redact(settings.store_url)})
+    await _run_until(stop, processor.run(), publisher.run())
+    await publisher.flush()
+    await bus.close()
+    await writer.stop()
+    await store.close()
+    log.info("process stopped", extra={"candles_written": writer.written})
+
+
+class ServeRole:
+    """Store + bus "candles" -> live state and hub, for the API of a ``serve`` process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def start(self) -> Services:
+        s = self.settings
+        self.store = open_store(s.store_url)
+        self.bus = open_bus(s)
+        base = min(s.stream.intervals, key=lambda i: i.ms)
+        self.live = LiveState(base)
+        self.hub = Hub(s.symbols, s.stream.intervals, lambda: [t.as_dict() for t in self.live.tickers(s.symbols)])
+        self.health = SourceHealth(name="bus", connected=True, detail={"bus": redact(s.bus.url)})
+        sub = self.bus.subscribe(TOPIC_CANDLES, f"coincast-serve-{uuid.uuid4().hex[:8]}")
+        self._task = asyncio.create_task(self._follow(sub), name="serve-follow")
+        self.hub.start()
+        return Services(s, self.store, self.live, self.hub, self.health)
+
+    async def _follow(self, sub: object) -> None:
+        from coincast.domain import SystemClock
+
+        clock = SystemClock()
+        async for items in sub:  # type: ignore[attr-defined]
+            updates = [CandleUpdate(c) for item in items if isinstance(item, list) for c in item]
+            self.live.on_candles(updates)
+            self.hub.on_candles(updates)
+            self.health.messages += len(updates)
+            self.health.last_message_ms = clock.now_ms()
+
+    def failed(self) -> BaseException | None:
+        t = self._task
+        return t.exception() if t.done() and not t.cancelled() else None
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self.hub.stop()
+        await self.bus.close()
+        await self.store.close()
+
+
+def _with_watermark(batch: TradeBatch, watermark_ms: int) -> TradeBatch:
+    from dataclasses import replace
+
+    return replace(batch, watermark_ms=watermark_ms)
+
+
+async def _run_until(stop: asyncio.Event, *jobs: object) -> None:
+    """Run coroutines until ``stop`` is set or one of them ends; re-raise a job's error."""
+    tasks = [asyncio.ensure_future(j) for j in jobs]  # type: ignore[call-overload]
+    stopper = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    for t in [*tasks, stopper]:
+        t.cancel()
+    for t in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await t
+    for t in done:
+        if t is not stopper and not t.cancelled() and t.exception() is not None:
+            raise t.exception()
