@@ -25,6 +25,7 @@ app = typer.Typer(
 # One line per command module (add yours here; keep the order the data flow's).
 COMMAND_MODULES: tuple[str, ...] = (
     "coincast.cli.up",
+    "coincast.cli.ingest",
     "coincast.cli.roles",
     "coincast.cli.evaluate",
 )

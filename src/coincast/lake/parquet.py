@@ -122,6 +122,29 @@ def conform(frame: pl.DataFrame | pa.Table | Any) -> pl.DataFrame:
     return df.select(exprs)
 
 
+def frame_to_candles(frame: pl.DataFrame, interval: Interval) -> list[Candle]:
+    """Lake rows as closed :class:`Candle` values (unknown volumes and counts become 0)."""
+    out = []
+    for r in frame.iter_rows(named=True):
+        out.append(
+            Candle(
+                symbol=r["symbol"],
+                interval=interval,
+                open_ms=int(r["open_time"].timestamp() * 1000),
+                open=r["open"],
+                high=r["high"],
+                low=r["low"],
+                close=r["close"],
+                volume=r["volume"],
+                quote_volume=r["quote_volume"] or 0.0,
+                trades=r["trades"] or 0,
+                taker_buy_volume=r["taker_buy_base"] or 0.0,
+                taker_buy_quote_volume=r["taker_buy_quote"] or 0.0,
+            )
+        )
+    return out
+
+
 class ParquetLake:
     """Candles on a pyarrow filesystem (local or S3); see the module docstring for the layout."""
 
