@@ -8,12 +8,15 @@ import logging
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 import uvicorn
 
 from coincast.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from coincast.api.app import Services
 
 log = logging.getLogger("coincast.up")
 
@@ -44,15 +47,25 @@ def up(
     from coincast.logs import configure_logging
 
     configure_logging(settings.log_level)
-    asyncio.run(serve(settings))
-
-
-async def serve(settings: Settings) -> None:
-    """Start the runtime and the HTTP server; stop both in order on SIGINT/SIGTERM."""
-    from coincast.api.app import create_app
     from coincast.wiring import Runtime
 
-    runtime = Runtime(settings)
+    asyncio.run(serve(settings, Runtime(settings)))
+
+
+class Served(Protocol):
+    """What ``serve`` runs next to the HTTP server: the embedded runtime or the serve role."""
+
+    async def start(self) -> Services: ...
+
+    async def stop(self) -> None: ...
+
+    def failed(self) -> BaseException | None: ...
+
+
+async def serve(settings: Settings, runtime: Served) -> None:
+    """Start ``runtime`` and the HTTP server; stop both in order on SIGINT/SIGTERM."""
+    from coincast.api.app import create_app
+
     services = await runtime.start()
     config = uvicorn.Config(
         create_app(services), host=settings.api.host, port=settings.api.port, log_config=None,
@@ -95,21 +108,18 @@ def _server_class() -> type[uvicorn.Server]:
     return Server
 
 
-async def _watch(runtime: object, server: object) -> None:
+async def _watch(runtime: Served, server: uvicorn.Server) -> None:
     """Stop the server if the pipeline dies, so the process does not serve stale data silently."""
-    from coincast.wiring import Runtime
-
-    assert isinstance(runtime, Runtime)
+    announced = False
     while True:
         await asyncio.sleep(0.5)
         if (exc := runtime.failed()) is not None:
             log.error("pipeline stopped: %s", exc)
-            server.should_exit = True  # type: ignore[attr-defined]
+            server.should_exit = True
             return
-        started = getattr(server, "started", False)
-        if started and not getattr(runtime, "_announced", False):
-            runtime._announced = True  # type: ignore[attr-defined]
-            for s in getattr(server, "servers", []):
+        if server.started and not announced:
+            announced = True
+            for s in server.servers:
                 for sock in s.sockets:
                     host, port = sock.getsockname()[:2]
                     log.info("dashboard ready", extra={"url": f"http://{host}:{port}/"})
