@@ -130,6 +130,61 @@ class BinanceSettings(_Section):
     probe_timeout_s: float = Field(3.0, gt=0)
 
 
+_DURATION_UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
+
+
+def duration_ms(text: str) -> int:
+    """``'30s'``, ``'15m'``, ``'24h'``, ``'7d'``, ``'2w'`` to ms; ``'0'`` or ``'off'`` is 0 (disabled)."""
+    t = text.strip().lower()
+    if t in ("0", "off", "never", ""):
+        return 0
+    num, unit = t[:-1], t[-1:]
+    if unit not in _DURATION_UNITS_MS or not num.replace(".", "", 1).isdigit() or float(num) <= 0:
+        raise ValueError(f"{text!r} is not a duration; use a number with s, m, h, d or w (e.g. 7d), or off")
+    return int(float(num) * _DURATION_UNITS_MS[unit])
+
+
+class ModelSettings(_Section):
+    """Live forecasting: expiry, retraining, defaults (durations like ``7d``, ``24h``, ``30s``; ``off``)."""
+
+    expiry: str = Field("7d", description="a model this old stops serving forecasts until retrained")
+    retrain_every: str = Field("1d", description="periodic retraining of the live models; off disables")
+    default_models: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: {"1h": "lightgbm", "1d": "lightgbm"},
+        description="model trained per horizon when a request names none: '1h=lightgbm,1d=drift'",
+    )
+    train_data: Path | None = Field(None, description="klines parquet used for training (default: the store)")
+    train_bars: int = Field(5_000, ge=100, description="bars of history read from the store for training")
+    validation_folds: int = Field(4, ge=1, le=50, description="walk-forward windows scored before registering")
+    history_bars: int = Field(400, ge=30, description="bars kept per symbol for live features")
+    reload_poll_ms: int = Field(500, ge=50, description="how often the predictor checks for a promotion")
+    score_every_ms: int = Field(1_000, ge=100, description="how often due forecasts are scored")
+
+    @field_validator("expiry", "retrain_every")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        duration_ms(v)
+        return v
+
+    @field_validator("default_models", mode="before")
+    @classmethod
+    def _defaults(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            pairs = [p.split("=", 1) for p in v.split(",") if p.strip()]
+            if any(len(p) != 2 for p in pairs):
+                raise ValueError(f"{v!r}: expected horizon=model pairs like 1h=lightgbm,1d=drift")
+            v = {k.strip(): m.strip() for k, m in pairs}
+        return v
+
+    @property
+    def expiry_ms(self) -> int:
+        return duration_ms(self.expiry)
+
+    @property
+    def retrain_every_ms(self) -> int:
+        return duration_ms(self.retrain_every)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COINCAST_",
@@ -150,6 +205,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     stream: StreamSettings = StreamSettings()
     binance: BinanceSettings = BinanceSettings()
+    models: ModelSettings = ModelSettings()
 
     @field_validator("symbols", mode="before")
     @classmethod

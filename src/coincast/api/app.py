@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import plotly
 from fastapi import FastAPI, Query, Request, WebSocket
@@ -31,6 +31,9 @@ from coincast.store.base import CandleStore
 from coincast.stream.live import LiveState
 from coincast.stream.processor import StreamProcessor
 
+if TYPE_CHECKING:
+    from coincast.jobs.service import ModelService
+
 UI_DIR = Path(str(resources.files("coincast.api") / "ui"))
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 MAX_LIMIT = 5_000
@@ -48,6 +51,7 @@ class Services:
     processor: StreamProcessor | None = None
     started_monotonic: float = field(default_factory=time.monotonic)
     dead_letters: Any = None  # a counter object with .count, set by wiring
+    models: ModelService | None = None  # registry, live predictor, training jobs (coincast.jobs.service)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -58,6 +62,7 @@ def create_app(services: Services) -> FastAPI:
         description="Real-time crypto market data, candles and honest forecasts.",
     )
     app.state.services = services
+    from coincast.api.routes.models import models_router  # the routes import this module's parse_time
     if s.api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(s.api.cors_origins), allow_methods=["*"],
                            allow_headers=["*"])
@@ -101,6 +106,7 @@ def create_app(services: Services) -> FastAPI:
                 "dead_letters": getattr(services.dead_letters, "count", 0),
             },
             "symbols": list(s.symbols),
+            "models": services.models.health() if services.models else None,
         }
 
     @app.get("/api/v1/symbols", tags=["market"])
@@ -148,6 +154,9 @@ def create_app(services: Services) -> FastAPI:
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
         await services.hub.serve(websocket)
+
+    if services.models is not None:
+        app.include_router(models_router(services.models))
 
     app.mount("/metrics", make_asgi_app())
 

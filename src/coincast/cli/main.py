@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "coincast.cli.ingest",
     "coincast.cli.roles",
     "coincast.cli.evaluate",
+    "coincast.cli.models",
 )
 
 _debug = False

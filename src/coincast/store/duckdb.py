@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from coincast.domain import Candle, ConfigError, DeadLetter, Interval, TransientError
+from coincast.store.predictions import LivePrediction
 
 T = TypeVar("T")
 
@@ -46,6 +47,31 @@ MIGRATIONS: tuple[str, ...] = (
         recv_ms BIGINT NOT NULL,
         extra VARCHAR NOT NULL
     );
+    """,
+    # 2: live forecasts and their outcomes (coincast.store.predictions)
+    """
+    CREATE TABLE predictions (
+        symbol VARCHAR NOT NULL,
+        horizon VARCHAR NOT NULL,
+        model_id VARCHAR NOT NULL,
+        origin_time BIGINT NOT NULL,
+        model VARCHAR NOT NULL,
+        interval VARCHAR NOT NULL,
+        target_time BIGINT NOT NULL,
+        due_ms BIGINT NOT NULL,
+        origin_price DOUBLE NOT NULL,
+        predicted_price DOUBLE NOT NULL,
+        lower DOUBLE NOT NULL,
+        upper DOUBLE NOT NULL,
+        prob_up DOUBLE,
+        volatility DOUBLE,
+        level DOUBLE NOT NULL,
+        created_ms BIGINT NOT NULL,
+        actual_price DOUBLE,
+        scored_ms BIGINT,
+        PRIMARY KEY (symbol, horizon, model_id, origin_time)
+    );
+    CREATE INDEX predictions_due ON predictions (due_ms);
     """,
 )
 
@@ -177,6 +203,55 @@ class DuckDBStore:
 
         return await self._run(read)
 
+    # -- live predictions (coincast.store.predictions.PredictionStore) --------------------------
+
+    async def add_predictions(self, items: Sequence[LivePrediction]) -> int:
+        if not items:
+            return 0
+        rows = [tuple(getattr(p, f) for f in _PRED_FIELDS) for p in items]
+        marks = ", ".join("?" for _ in _PRED_FIELDS)
+
+        def write(conn: duckdb.DuckDBPyConnection) -> int:
+            conn.executemany(f"INSERT OR REPLACE INTO predictions ({', '.join(_PRED_COLUMNS)}) VALUES ({marks})", rows)
+            return len(rows)
+
+        return await self._run(write)
+
+    async def predictions(
+        self, symbol: str, horizon: str, *, limit: int, model_id: str | None = None, scored: bool | None = None
+    ) -> list[LivePrediction]:
+        where, args = ["symbol = ?", "horizon = ?"], [symbol, horizon]
+        if model_id is not None:
+            where.append("model_id = ?")
+            args.append(model_id)
+        if scored is not None:
+            where.append("actual_price IS NOT NULL" if scored else "actual_price IS NULL")
+        sql = (f"SELECT * FROM (SELECT {', '.join(_PRED_COLUMNS)} FROM predictions WHERE {' AND '.join(where)}"
+               " ORDER BY origin_time DESC, created_ms DESC LIMIT ?) ORDER BY origin_time, created_ms")
+        return await self._select_predictions(sql, [*args, limit])
+
+    async def due_predictions(self, now_ms: int, *, limit: int = 1000) -> list[LivePrediction]:
+        sql = (f"SELECT {', '.join(_PRED_COLUMNS)} FROM predictions WHERE actual_price IS NULL AND due_ms <= ?"
+               " ORDER BY due_ms LIMIT ?")
+        return await self._select_predictions(sql, [now_ms, limit])
+
+    async def _select_predictions(self, sql: str, args: list[Any]) -> list[LivePrediction]:
+        return await self._run(lambda conn: [_row_to_prediction(r) for r in conn.execute(sql, args).fetchall()])
+
+    async def record_outcomes(self, outcomes: Sequence[LivePrediction]) -> int:
+        rows = [(p.actual_price, p.scored_ms, p.symbol, p.horizon, p.model_id, p.origin_ms) for p in outcomes
+                if p.actual_price is not None]
+        if not rows:
+            return 0
+
+        def write(conn: duckdb.DuckDBPyConnection) -> int:
+            conn.executemany(
+                "UPDATE predictions SET actual_price = ?, scored_ms = ? "
+                "WHERE symbol = ? AND horizon = ? AND model_id = ? AND origin_time = ?", rows)
+            return len(rows)
+
+        return await self._run(write)
+
     async def close(self) -> None:
         def shut(conn: duckdb.DuckDBPyConnection) -> None:
             conn.execute("CHECKPOINT")
@@ -203,6 +278,16 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
         conn.execute("INSERT INTO schema_version VALUES (?)", [version])
         conn.execute("COMMIT")
     return len(MIGRATIONS)
+
+
+_PRED_FIELDS = ("symbol", "horizon", "model_id", "origin_ms", "model", "interval", "target_ms", "due_ms",
+                "origin_price", "predicted_price", "lower", "upper", "prob_up", "volatility", "level", "created_ms",
+                "actual_price", "scored_ms")
+_PRED_COLUMNS = tuple({"origin_ms": "origin_time", "target_ms": "target_time"}.get(f, f) for f in _PRED_FIELDS)
+
+
+def _row_to_prediction(r: tuple[Any, ...]) -> LivePrediction:
+    return LivePrediction(**dict(zip(_PRED_FIELDS, r, strict=True)))
 
 
 def _row_to_candle(r: tuple[Any, ...]) -> Candle:
