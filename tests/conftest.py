@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,3 +51,57 @@ def postgres_url() -> Iterator[str]:
     finally:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         conn.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _noida_binary() -> Path | None:
+    try:
+        import noida_db
+    except ImportError:
+        return None
+    path = Path(noida_db.__file__).parent / "noida-db"
+    return path if path.exists() else None
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``host:port`` of a Kafka broker: $COINCAST_TEST_KAFKA, else a noida-db started for the session."""
+    import os
+
+    if env := os.environ.get("COINCAST_TEST_KAFKA"):
+        yield env
+        return
+    binary = _noida_binary()
+    if binary is None:
+        pytest.skip("no Kafka broker: install noida-db (pip) or set COINCAST_TEST_KAFKA=host:port")
+    port = _free_port()
+    data = tmp_path_factory.mktemp("kafka")
+    log = (data / "noida.log").open("wb")
+    proc = subprocess.Popen([str(binary), "start", "--only", "kafka", "--kafka-port", str(port),
+                             "--data-dir", str(data)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if proc.poll() is not None:
+            pytest.fail(f"noida-db exited: {(data / 'noida.log').read_text()[-2000:]}")
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("noida-db did not open its Kafka port within 30 s")
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        shutil.rmtree(data, ignore_errors=True)
