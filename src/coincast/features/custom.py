@@ -74,9 +74,7 @@ def _shift(x: F64, n: int) -> F64:
     return out
 
 
-def keltner(
-    high: F64, low: F64, close: F64, window: int, atr_window: int, mult: float
-) -> tuple[F64, F64, F64]:
+def keltner(high: F64, low: F64, close: F64, window: int, atr_window: int, mult: float) -> tuple[F64, F64, F64]:
     """Keltner channel: EMA(close, window) ± mult × ATR(atr_window) (TA-Lib EMA and ATR)."""
     middle = talib.EMA(close, timeperiod=window)
     atr = talib.ATR(high, low, close, timeperiod=atr_window)

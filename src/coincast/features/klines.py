@@ -14,9 +14,7 @@ from coincast.features.bars import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 _NUMERIC = ("open", "high", "low", "close", "volume")
 
 
-def read_klines(
-    path: str | Path, symbols: Sequence[str] | None = None, *, keep: Sequence[str] = ()
-) -> pd.DataFrame:
+def read_klines(path: str | Path, symbols: Sequence[str] | None = None, *, keep: Sequence[str] = ()) -> pd.DataFrame:
     """Read a klines Parquet file (optionally only ``symbols``, plus ``keep`` if present) and check it.
 
     Raises:

@@ -65,9 +65,7 @@ def range_features(bars: Bars) -> dict[str, F64]:
         # where the close sits in the bar's range; a bar without range (H == L) counts as mid-range
         "close_pos": np.where(h > lo, custom.safe_ratio(c - lo, h - lo), 0.5),
         "hl_range_mean_24": _np(pd.Series(hl, copy=False).rolling(24, min_periods=24).mean()),
-        "volume_rel_24": custom.safe_ratio(
-            v, _np(pd.Series(v, copy=False).rolling(24, min_periods=24).mean())
-        ),
+        "volume_rel_24": custom.safe_ratio(v, _np(pd.Series(v, copy=False).rolling(24, min_periods=24).mean())),
     }
     return cols
 

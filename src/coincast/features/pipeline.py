@@ -118,9 +118,7 @@ def plan_from_profile(profile: DataProfile, horizons: Sequence[str]) -> FeatureP
         if nulls == profile.rows:
             continue
         if nulls:
-            notes.append(
-                f"column {col} is null on {nulls} of {profile.rows} rows: indicators needing it are skipped"
-            )
+            notes.append(f"column {col} is null on {nulls} of {profile.rows} rows: indicators needing it are skipped")
             continue
         present.append(col)
     usable = {"open", "high", "low", "close", "volume", *present}
@@ -144,9 +142,7 @@ def plan_from_profile(profile: DataProfile, horizons: Sequence[str]) -> FeatureP
         raise InvalidRequest(f"no usable horizon among {list(horizons)} for candles of {minutes} min")
     if not profile.has_market:
         notes.append(f"cross-asset features skipped: {MARKET_SYMBOL} is not in the data")
-    return FeaturePlan(
-        tuple(chosen), tuple(present), tuple(kept), interval_ms, profile.has_market, tuple(notes)
-    )
+    return FeaturePlan(tuple(chosen), tuple(present), tuple(kept), interval_ms, profile.has_market, tuple(notes))
 
 
 def empty_features(plan: FeaturePlan) -> pd.DataFrame:

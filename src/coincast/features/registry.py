@@ -85,9 +85,7 @@ def _lookback(function: str, **params: Any) -> int:
     return int(abstract.Function(function, **params).lookback)  # type: ignore[attr-defined]
 
 
-def _ta_call(
-    function: str, inputs: tuple[str, ...], params: Mapping[str, Any], bars: Bars
-) -> tuple[F64, ...]:
+def _ta_call(function: str, inputs: tuple[str, ...], params: Mapping[str, Any], bars: Bars) -> tuple[F64, ...]:
     result = getattr(talib, function)(*(bars.column(c) for c in inputs), **params)
     return tuple(result) if isinstance(result, tuple) else (result,)
 
@@ -175,15 +173,9 @@ P, D, F, VD, Z = Scale.PRICE, Scale.PRICE_DELTA, Scale.FREE, Scale.VOLUME_DELTA,
 def _moving_averages() -> list[Indicator]:
     out: list[Indicator] = []
     for n in (10, 20, 50, 200):
-        out.append(
-            _ta(
-                f"sma_{n}", T, "SMA", ((f"sma_{n}", P),), f"simple moving average of close, {n}", timeperiod=n
-            )
-        )
+        out.append(_ta(f"sma_{n}", T, "SMA", ((f"sma_{n}", P),), f"simple moving average of close, {n}", timeperiod=n))
     for n in (12, 20, 26, 50, 200):
-        out.append(
-            _ta(f"ema_{n}", T, "EMA", ((f"ema_{n}", P),), f"exponential moving average, {n}", timeperiod=n)
-        )
+        out.append(_ta(f"ema_{n}", T, "EMA", ((f"ema_{n}", P),), f"exponential moving average, {n}", timeperiod=n))
     out += [
         _ta("wma_20", T, "WMA", (("wma_20", P),), "linearly weighted moving average", timeperiod=20),
         _ta("dema_20", T, "DEMA", (("dema_20", P),), "double exponential moving average", timeperiod=20),
@@ -302,9 +294,7 @@ def _momentum() -> list[Indicator]:
         _ta("cci_20", M, "CCI", (("cci_20", F),), "commodity channel index", inputs=_OHLC, timeperiod=20),
         _ta("roc_10", M, "ROC", (("roc_10", F),), "rate of change, percent", timeperiod=10),
         _ta("mom_10", M, "MOM", (("mom_10", D),), "momentum: close - close n rows ago", timeperiod=10),
-        _ta(
-            "trix_15", M, "TRIX", (("trix_15", F),), "rate of change of a triple EMA, percent", timeperiod=15
-        ),
+        _ta("trix_15", M, "TRIX", (("trix_15", F),), "rate of change of a triple EMA, percent", timeperiod=15),
         _ta(
             "ultosc",
             M,
@@ -374,9 +364,7 @@ def _volatility() -> list[Indicator]:
             "Donchian channel: highest high, lowest low, midpoint",
             window=20,
         ),
-        _ta(
-            "stddev_20", V, "STDDEV", (("stddev_20", D),), "population std of close", timeperiod=20, nbdev=1.0
-        ),
+        _ta("stddev_20", V, "STDDEV", (("stddev_20", D),), "population std of close", timeperiod=20, nbdev=1.0),
         _custom(
             "realized_vol_24",
             V,
@@ -505,9 +493,7 @@ def compute_indicators(bars: Bars, indicators: tuple[Indicator, ...] = INDICATOR
     for ind in indicators:
         values = ind.compute(bars)
         if len(values) != len(ind.outputs):
-            raise RuntimeError(
-                f"indicator {ind.name} returned {len(values)} arrays for {len(ind.outputs)} outputs"
-            )
+            raise RuntimeError(f"indicator {ind.name} returned {len(values)} arrays for {len(ind.outputs)} outputs")
         for spec, arr in zip(ind.outputs, values, strict=True):
             out[spec.name] = np.asarray(arr, dtype=np.float64)
     return out

@@ -57,45 +57,58 @@ def spark_session(master: str = "local[*]", *, app_name: str = "coincast-feature
     except ImportError as exc:
         raise ConfigError("the spark engine needs pyspark: pip install 'coincast[batch]'") from exc
     if not java_available():
-        raise ConfigError(
-            "the spark engine needs Java 17+ (apt-get install default-jre-headless) or JAVA_HOME"
-        )
+        raise ConfigError("the spark engine needs Java 17+ (apt-get install default-jre-headless) or JAVA_HOME")
     # The Python workers must run this interpreter (it has coincast and TA-Lib installed).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder: Any = SparkSession.builder.master(master).appName(app_name)
     if master.startswith("local"):  # keep a local run on the loopback interface
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        builder = builder.config("spark.driver.host", "127.0.0.1").config(
-            "spark.driver.bindAddress", "127.0.0.1"
-        )
+        builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
+    with quiet_pandas3():
+        spark = _configure(builder, _shuffle_partitions(master)).getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    try:
+        yield spark
+    finally:
+        spark.stop()
+
+
+@contextmanager
+def quiet_pandas3() -> Iterator[None]:
+    """Silence pyspark 4.3's warnings about pandas 3 ("not yet fully supported", ``copy=``).
+
+    It comes on every pandas conversion (and again as a UserWarning from applyInPandas' type-hint
+    inference); the engine-parity test proves the conversions used here are exact.
+    """
     with warnings.catch_warnings():
-        # pyspark 4.3 warns on every pandas conversion that pandas 3 is "not yet fully supported";
-        # the engine-parity test proves the conversions used here are exact.
-        warnings.filterwarnings(
-            "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
-        )
-        spark = _configure(builder).getOrCreate()
-        spark.sparkContext.setLogLevel("ERROR")
-        try:
-            yield spark
-        finally:
-            spark.stop()
+        warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas")
+        # pyspark's toPandas still passes pandas' deprecated ``copy=`` keyword (harmless under CoW)
+        warnings.filterwarnings("ignore", message=".*copy keyword is deprecated")
+        yield
 
 
-def _configure(builder: Any) -> Any:
+def _shuffle_partitions(master: str) -> int:
+    """One partition per local core (each symbol is one group); 64 on a cluster."""
+    if master.startswith("local"):
+        inside = master[master.find("[") + 1 : master.find("]")] if "[" in master else "1"
+        return max(1, os.cpu_count() or 1) if inside in ("*", "") else max(1, int(inside.split(",")[0]))
+    return 64
+
+
+def _configure(builder: Any, partitions: int) -> Any:
     return (
         builder.config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.sql.shuffle.partitions", "16")
+        .config("spark.sql.shuffle.partitions", str(partitions))
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
+        # the Python workers: same pandas-3 notice as quiet_pandas3(), printed once per worker
+        .config("spark.executorEnv.PYTHONWARNINGS", "ignore::FutureWarning")
     )
 
 
-def read_klines_spark(
-    spark: SparkSession, path: str | Path, symbols: Sequence[str] | None = None
-) -> SparkFrame:
+def read_klines_spark(spark: SparkSession, path: str | Path, symbols: Sequence[str] | None = None) -> SparkFrame:
     """Klines from Parquet (file or directory) with the columns checked and cast.
 
     Raises:
@@ -110,9 +123,7 @@ def read_klines_spark(
     sdf = spark.read.parquet(str(path))
     missing = [c for c in REQUIRED_COLUMNS if c not in sdf.columns]
     if missing:
-        raise InvalidRequest(
-            f"klines need columns {', '.join(REQUIRED_COLUMNS)}; missing {', '.join(missing)}"
-        )
+        raise InvalidRequest(f"klines need columns {', '.join(REQUIRED_COLUMNS)}; missing {', '.join(missing)}")
     keep = [*REQUIRED_COLUMNS, *(c for c in OPTIONAL_COLUMNS if c in sdf.columns)]
     cols = [sf.col("symbol").cast("string"), sf.col("open_time").cast("timestamp")]
     cols += [sf.col(c).cast("double").alias(c) for c in keep if c not in ("symbol", "open_time")]
@@ -122,9 +133,7 @@ def read_klines_spark(
         have = {r[0] for r in sdf.select("symbol").distinct().collect()}
         absent = [s for s in wanted if s not in have]
         if absent:
-            raise InvalidRequest(
-                f"symbols {', '.join(absent)} not in the data; it has {', '.join(sorted(have))}"
-            )
+            raise InvalidRequest(f"symbols {', '.join(absent)} not in the data; it has {', '.join(sorted(have))}")
         # the market symbol stays in for the cross-asset features; features_spark drops its rows
         sdf = sdf.filter(sf.col("symbol").isin([*wanted, MARKET_SYMBOL]))
     return sdf
@@ -147,9 +156,7 @@ def profile_spark(sdf: SparkFrame) -> DataProfile:
     if not row["rows"]:
         raise InvalidRequest("klines have no rows")
     if row["keys"] != row["rows"]:
-        raise InvalidRequest(
-            f"duplicate klines rows: {row['rows'] - row['keys']} repeated (symbol, open_time)"
-        )
+        raise InvalidRequest(f"duplicate klines rows: {row['rows'] - row['keys']} repeated (symbol, open_time)")
     if row["null_close"]:
         raise InvalidRequest("klines column close has null values")
     step = sf.col("open_time").cast("long") - sf.lag(sf.col("open_time").cast("long")).over(
@@ -185,9 +192,7 @@ def features_spark(sdf: SparkFrame, plan: FeaturePlan, symbols: Sequence[str] | 
     from pyspark.sql import functions as sf
 
     if plan.cross_asset:
-        market = sdf.filter(sf.col("symbol") == MARKET_SYMBOL).select(
-            "open_time", sf.col("close").alias(MARKET_COLUMN)
-        )
+        market = sdf.filter(sf.col("symbol") == MARKET_SYMBOL).select("open_time", sf.col("close").alias(MARKET_COLUMN))
         sdf = sdf.join(market, on="open_time", how="left")
     if symbols:
         sdf = sdf.filter(sf.col("symbol").isin(symbol_list(symbols)))
@@ -213,12 +218,13 @@ def run_spark(
     Raises:
         ConfigError: missing path; InvalidRequest: bad schema, symbols or horizons.
     """
-    sdf = read_klines_spark(spark, path, symbols).cache()
-    try:
-        plan = plan_from_profile(profile_spark(sdf), horizons)
-        result = features_spark(sdf, plan, symbols).toPandas()
-    finally:
-        sdf.unpersist()
+    with quiet_pandas3():
+        sdf = read_klines_spark(spark, path, symbols).cache()
+        try:
+            plan = plan_from_profile(profile_spark(sdf), horizons)
+            result = features_spark(sdf, plan, symbols).toPandas()
+        finally:
+            sdf.unpersist()
     return _canonical(result, plan), plan
 
 

@@ -38,9 +38,7 @@ class Horizon:
         """
         match = _HORIZON.match(text)
         if match is None or int(match.group(1)) == 0:
-            raise InvalidRequest(
-                f"unknown horizon {text!r}; expected a count and a unit m/h/d/w, e.g. 1h or 1d"
-            )
+            raise InvalidRequest(f"unknown horizon {text!r}; expected a count and a unit m/h/d/w, e.g. 1h or 1d")
         n, unit = int(match.group(1)), match.group(2)
         return cls(f"{n}{unit}", n * _UNIT_MS[unit])
 
