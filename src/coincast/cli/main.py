@@ -25,8 +25,8 @@ app = typer.Typer(
 # One line per command module (add yours here; keep the order the data flow's).
 COMMAND_MODULES: tuple[str, ...] = (
     "coincast.cli.up",
-    "coincast.cli.ingest",
     "coincast.cli.roles",
+    "coincast.cli.ingest",
     "coincast.cli.evaluate",
     "coincast.cli.models",
 )

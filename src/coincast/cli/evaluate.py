@@ -1,0 +1,120 @@
+"""``coincast evaluate`` (walk-forward leaderboard) and ``coincast tune`` (Optuna search)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from coincast.domain import InvalidRequest
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``evaluate`` and ``tune`` commands to the coincast CLI."""
+    app.command("evaluate")(evaluate)
+    app.command("tune")(tune)
+
+
+def evaluate(
+    data: Annotated[Path | None, typer.Option("--data", help="Klines parquet (schema of klines_1h.parquet).")] = None,
+    symbols: Annotated[
+        str, typer.Option("--symbols", help="Comma-separated symbols, e.g. BTCUSDT,ETHUSDT.")
+    ] = "BTCUSDT",
+    horizon: Annotated[str, typer.Option("--horizon", help="Forecast horizon: 1h or 1d.")] = "1h",
+    models: Annotated[str, typer.Option("--models", help="Comma-separated model names.")] = (
+        "persistence,drift,moving_average,lightgbm"
+    ),
+    train_end: Annotated[
+        str | None, typer.Option("--train-end", help="Last time any model may see (ISO 8601, UTC).")
+    ] = None,
+    test_end: Annotated[
+        str | None, typer.Option("--test-end", help="Last target time to forecast (default: end of data).")
+    ] = None,
+    retrain_every: Annotated[
+        str | None, typer.Option("--retrain-every", help="Retrain step (default 7d for 1h, 30d for 1d).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; a fixed seed reproduces the run.")] = 0,
+    level: Annotated[float, typer.Option("--level", help="Nominal coverage of the intervals.")] = 0.9,
+    jobs: Annotated[int, typer.Option("--jobs", help="Parallel processes.")] = 2,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the report (one record per symbol and model).")
+    ] = None,
+    predictions: Annotated[
+        Path | None, typer.Option("--predictions", help="Write every forecast to this parquet file.")
+    ] = None,
+    list_models: Annotated[bool, typer.Option("--list-models", help="List the model names and exit.")] = False,
+) -> None:
+    """Walk-forward evaluation against persistence, with calibrated intervals.
+
+    Example: coincast evaluate --data klines_1h.parquet --symbols BTCUSDT,ETHUSDT --horizon 1h
+    --models lightgbm,lstm --train-end 2023-06-30T23:00:00Z --json report.json --predictions preds.parquet
+    """
+    from coincast.train.registry import MODELS
+
+    if list_models:
+        for spec in MODELS.values():
+            typer.echo(f"{spec.name:<20} {spec.family:<11} {spec.description}")
+        return
+    if data is None or train_end is None:
+        raise InvalidRequest("evaluate needs --data and --train-end (or --list-models)")
+    from tqdm import tqdm
+
+    from coincast.evaluate.run import run_evaluation, write_report
+
+    bar: list[tqdm[None]] = []
+
+    def plan(total: int) -> None:
+        bar.append(tqdm(total=total, desc="walk-forward", unit="task", dynamic_ncols=True))
+
+    def tick(symbol: str, model: str) -> None:
+        bar[0].set_postfix_str(f"{symbol} {model}")
+        bar[0].update(1)
+
+    try:
+        result = run_evaluation(
+            data,
+            symbols.split(","),
+            horizon,
+            models,
+            train_end=train_end,
+            test_end=test_end,
+            retrain_every=retrain_every,
+            seed=seed,
+            level=level,
+            n_jobs=jobs,
+            progress=tick,
+            on_plan=plan,
+        )
+    finally:
+        for b in bar:
+            b.close()
+    write_report(result, json_out, predictions)
+    board = result.leaderboard
+    cols = ["horizon", "model", "mase", "r2_returns", "directional_accuracy", "interval_coverage", "n"]
+    typer.echo(board[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    typer.echo(f"features: {result.features}; {len(result.predictions)} forecasts")
+
+
+def tune(
+    data: Annotated[Path, typer.Option("--data", help="Klines parquet (schema of klines_1h.parquet).")],
+    symbol: Annotated[str, typer.Option("--symbol", help="Symbol to tune on, e.g. BTCUSDT.")],
+    model: Annotated[str, typer.Option("--model", help="Model name (see coincast evaluate --list-models).")],
+    horizon: Annotated[str, typer.Option("--horizon", help="Forecast horizon: 1h or 1d.")] = "1h",
+    trials: Annotated[int, typer.Option("--trials", help="Number of Optuna trials to add to the study.")] = 20,
+    train_end: Annotated[
+        str | None,
+        typer.Option("--train-end", help="End of the tuning data; later data is never used (default: 80 %)."),
+    ] = None,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the SQLite study is stored.")] = Path("data"),
+    seed: Annotated[int, typer.Option("--seed", help="Sampler seed.")] = 0,
+) -> None:
+    """Tune one model's hyper-parameters with Optuna (TPE, median pruning), resumable.
+
+    Example: coincast tune --data klines_1h.parquet --symbol BTCUSDT --horizon 1h --model lstm --trials 20
+    """
+    from coincast.train.tune import run_tuning
+
+    result = run_tuning(data, symbol, horizon, model, trials=trials, train_end=train_end, data_dir=data_dir, seed=seed)
+    typer.echo(f"study {result.study_name} in {result.storage}: {result.n_trials} trials")
+    typer.echo(f"best validation loss {result.best_value:.6g} with {result.best_params}")

@@ -1,0 +1,185 @@
+"""Walk-forward evaluation: train on the past, forecast the following unseen period, roll on.
+
+For each (symbol, model) the test period is cut into windows of ``retrain_every_ms``. The model of
+window ``k`` is fitted on every origin whose *target* time is at or before the window's cut (so
+train and test targets never overlap: the gap is one horizon) and then forecasts each origin of
+the window from the data up to that origin only. Window ``k + 1`` reuses window ``k``: its
+realised out-of-sample residuals seed the conformal interval (no second calibration fit) and
+the torch nets continue from its weights. (symbol, model) tasks run in parallel processes.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from coincast.domain import Interval, InvalidTimeRange
+from coincast.train.forecasters.core import ReturnForecaster
+from coincast.train.registry import create_model
+
+PREDICTION_COLUMNS = (
+    "symbol",
+    "model",
+    "horizon",
+    "origin_time",
+    "target_time",
+    "predicted_price",
+    "lower",
+    "upper",
+    "prob_up",
+    "actual_price",
+    "origin_price",
+    "predicted_volatility",
+    "level",
+    "window",
+)
+
+DEFAULT_RETRAIN = {Interval.H1: 7 * 86_400_000, Interval.D1: 30 * 86_400_000}
+
+
+@dataclass(frozen=True, slots=True)
+class WalkForwardConfig:
+    """What to evaluate: times are integer ms UTC (origins ``train_end_ms <= t``, targets ``<= test_end_ms``)."""
+
+    horizon: Interval
+    models: tuple[str, ...]
+    train_end_ms: int
+    test_end_ms: int
+    retrain_every_ms: int
+    seed: int = 0
+    level: float = 0.9
+    n_jobs: int = 2
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def default_retrain_ms(horizon: Interval) -> int:
+    """Weekly for hourly horizons and shorter, monthly (30 days) for daily."""
+    return DEFAULT_RETRAIN.get(horizon, 7 * 86_400_000 if horizon.ms < 86_400_000 else 30 * 86_400_000)
+
+
+def task_seed(seed: int, symbol: str, model: str) -> int:
+    """A stable per-task seed (independent of task order and process)."""
+    return (seed * 1_000_003 + zlib.crc32(f"{symbol}/{model}".encode())) % (2**31 - 1)
+
+
+def training_frame(frame: pd.DataFrame, cut_ms: int, horizon_ms: int) -> pd.DataFrame:
+    """Rows up to ``cut_ms`` with every target whose time is after ``cut_ms`` hidden (NaN).
+
+    So the last training target ends at the cut and the first test origin starts there: a gap of
+    one horizon, no overlapping targets.
+    """
+    train = frame[frame["open_ms"].to_numpy() <= cut_ms].copy()
+    train.loc[train["open_ms"].to_numpy() + horizon_ms > cut_ms, "target"] = np.nan
+    return train
+
+
+def evaluate_one(
+    frame: pd.DataFrame, model: str, cfg: WalkForwardConfig, *, threads: int = 1
+) -> tuple[pd.DataFrame, float]:
+    """Walk one model forward over one symbol's horizon frame; returns predictions and fit seconds."""
+    import time
+
+    h = cfg.horizon.ms
+    om = frame["open_ms"].to_numpy()
+    test_mask = (om >= cfg.train_end_ms) & (om + h <= cfg.test_end_ms)
+    if not test_mask.any():
+        raise InvalidTimeRange("no forecast origins between --train-end and --test-end")
+    symbol = str(frame["symbol"].iloc[0])
+    last_origin = int(om[test_mask][-1])
+    params = dict(cfg.params.get(model, {}))
+    if "n_jobs" not in params and _takes_threads(model):
+        params["n_jobs"] = threads
+    previous: ReturnForecaster | None = None
+    pool: np.ndarray | None = None
+    out: list[pd.DataFrame] = []
+    fit_s = 0.0
+    cut, window = cfg.train_end_ms, 0
+    while cut <= last_origin:
+        nxt = cut + cfg.retrain_every_ms
+        train = training_frame(frame, cut, h)
+        m = create_model(model, seed=task_seed(cfg.seed, symbol, model) + window, level=cfg.level, **params)
+        t0 = time.perf_counter()
+        m.fit(train, residuals=pool, previous=previous)
+        fit_s += time.perf_counter() - t0
+        hist = frame[om <= min(nxt - 1, last_origin)]
+        fc = m.predict(hist.drop(columns="target"), start_ms=cut)
+        part = fc.to_frame()
+        part["window"] = window
+        part = part[(fc.origin_ms >= cfg.train_end_ms) & (fc.target_ms <= cfg.test_end_ms)]
+        out.append(part)
+        # Out-of-sample residuals whose target time has passed at the next cut seed its interval.
+        realized = frame.set_index("open_ms")["target"].reindex(fc.origin_ms).to_numpy()
+        resid = (realized - np.log(fc.predicted_price / fc.origin_price)) / fc.volatility
+        known = (fc.target_ms <= nxt) & np.isfinite(resid)
+        pool = np.concatenate([m.cal_resid, resid[known]])[-m.max_cal :]
+        previous, cut, window = m, nxt, window + 1
+    preds = pd.concat(out, ignore_index=True)
+    close = frame.set_index("open_ms")["close"]
+    tms = preds["target_time"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
+    preds["actual_price"] = close.reindex(tms).to_numpy()
+    return preds.loc[:, list(PREDICTION_COLUMNS)], fit_s
+
+
+def _takes_threads(model: str) -> bool:
+    from coincast.train.registry import model_spec
+
+    return model_spec(model).family in ("gbm", "classifier", "deep")
+
+
+def _run(args: tuple[pd.DataFrame, str, WalkForwardConfig, int]) -> tuple[str, str, pd.DataFrame, float]:
+    frame, model, cfg, threads = args
+    preds, fit_s = evaluate_one(frame, model, cfg, threads=threads)
+    return str(frame["symbol"].iloc[0]), model, preds, fit_s
+
+
+def walk_forward(
+    frames: dict[str, pd.DataFrame],
+    cfg: WalkForwardConfig,
+    *,
+    progress: Callable[[str, str], None] | None = None,
+) -> tuple[pd.DataFrame, dict[tuple[str, str], float]]:
+    """Evaluate every model on every symbol; returns all predictions and fit seconds per task.
+
+    Tasks run in ``cfg.n_jobs`` processes (joblib/loky); each is deterministic given ``cfg.seed``
+    so the result does not depend on scheduling. ``progress(symbol, model)`` is called per task.
+    """
+    tasks = [(frames[s], m, cfg) for s in sorted(frames) for m in cfg.models]
+    threads = 1 if cfg.n_jobs > 1 else 2
+    results = list(_execute(tasks, cfg.n_jobs, threads, progress))
+    preds = pd.concat([r[2] for r in results], ignore_index=True)
+    order = {m: i for i, m in enumerate(cfg.models)}
+    preds["_m"] = preds["model"].map(order)
+    preds = preds.sort_values(["symbol", "_m", "origin_time"], kind="stable").drop(columns="_m")
+    return preds.reset_index(drop=True), {(r[0], r[1]): r[3] for r in results}
+
+
+def _execute(
+    tasks: Sequence[tuple[pd.DataFrame, str, WalkForwardConfig]],
+    n_jobs: int,
+    threads: int,
+    progress: Callable[[str, str], None] | None,
+) -> Iterator[tuple[str, str, pd.DataFrame, float]]:
+    args = [(f, m, c, threads) for f, m, c in tasks]
+    if n_jobs <= 1 or len(args) <= 1:
+        gen: Iterator[tuple[str, str, pd.DataFrame, float]] = map(_run, args)
+    else:
+        from joblib import Parallel, delayed
+
+        # Slowest families first so the pool does not end waiting on one long task.
+        args.sort(key=lambda a: _cost_rank(a[1]))
+        gen = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(delayed(_run)(a) for a in args)
+    for r in gen:
+        if progress is not None:
+            progress(r[0], r[1])
+        yield r
+
+
+def _cost_rank(model: str) -> int:
+    from coincast.train.registry import model_spec
+
+    return {"deep": 0, "classifier": 1, "gbm": 2}.get(model_spec(model).family, 3)

@@ -1,0 +1,100 @@
+"""The forecasting seam: :class:`Forecast` values and the :class:`Forecaster` protocol.
+
+Every model works on a *horizon frame* of one symbol (see :mod:`coincast.train.frames`): one row
+per forecast origin, spaced exactly one horizon apart, with columns ``symbol``, ``open_ms``
+(open time of the last bar whose close is known, integer ms UTC), ``close`` (that close),
+``high``, ``low``, ``volume``, the feature columns, and, in training frames only, ``target``:
+the forward log return ``log(close[t + horizon] / close[t])`` (NaN where not yet known).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Self
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+DEFAULT_LEVEL = 0.9
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Forecast:
+    """Forecasts of one symbol at one horizon, as parallel numpy arrays (one entry per origin).
+
+    Prices are in quote currency (USDT). ``volatility`` is the predicted standard deviation of the
+    forward log return. ``lower``/``upper`` bound the price at ``target_ms`` with nominal coverage
+    ``level``. ``origin_ms`` is the open time of the last bar whose close (``origin_price``) the
+    forecast knows; ``target_ms = origin_ms + horizon``.
+    """
+
+    symbol: str
+    model: str
+    horizon: str
+    level: float
+    origin_ms: I64
+    target_ms: I64
+    origin_price: F64
+    predicted_price: F64
+    lower: F64
+    upper: F64
+    prob_up: F64
+    volatility: F64
+
+    def __len__(self) -> int:
+        return int(self.origin_ms.shape[0])
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per forecast with UTC timestamps (the predictions-file layout)."""
+        return pd.DataFrame(
+            {
+                "symbol": self.symbol,
+                "model": self.model,
+                "horizon": self.horizon,
+                "origin_time": pd.to_datetime(self.origin_ms, unit="ms", utc=True),
+                "target_time": pd.to_datetime(self.target_ms, unit="ms", utc=True),
+                "origin_price": self.origin_price,
+                "predicted_price": self.predicted_price,
+                "lower": self.lower,
+                "upper": self.upper,
+                "prob_up": self.prob_up,
+                "predicted_volatility": self.volatility,
+                "level": self.level,
+            }
+        )
+
+
+class Forecaster(Protocol):
+    """A model that learns from a training frame and forecasts one horizon ahead with an interval.
+
+    Implementations never look ahead: the forecast for origin ``t`` depends only on rows of
+    ``history`` with ``open_ms <= t`` (and on what ``fit`` saw).
+    """
+
+    name: str
+
+    def fit(self, train: pd.DataFrame) -> Self:
+        """Fit on a horizon frame whose ``target`` is known only where the target time was visible."""
+        ...
+
+    def predict(self, history: pd.DataFrame, *, start_ms: int | None = None) -> Forecast:
+        """Forecast every origin of ``history`` with ``open_ms >= start_ms`` (default: the last row).
+
+        ``history`` holds the rows before the first origin too (context for windows, volatility
+        and interval calibration); a ``target`` column, if present, is ignored.
+        """
+        ...
+
+    def save(self, directory: Path) -> None:
+        """Write the fitted model into ``directory`` (created if needed)."""
+        ...
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        """Read a model written by :meth:`save`."""
+        ...

@@ -1,0 +1,1 @@
+"""Forecaster implementations (baselines, gradient boosting, classifiers, torch nets)."""
