@@ -487,10 +487,15 @@ def indicator_columns(indicators: tuple[Indicator, ...] = INDICATORS) -> list[st
     return [c for ind in indicators for c in ind.columns]
 
 
-def compute_indicators(bars: Bars, indicators: tuple[Indicator, ...] = INDICATORS) -> dict[str, F64]:
-    """Every output column of ``indicators`` on one symbol's bars."""
+def available_indicators(bars: Bars) -> tuple[Indicator, ...]:
+    """The registry entries whose input columns ``bars`` has."""
+    return tuple(i for i in INDICATORS if all(getattr(bars, c) is not None for c in i.requires))
+
+
+def compute_indicators(bars: Bars, indicators: tuple[Indicator, ...] | None = None) -> dict[str, F64]:
+    """Every output column of ``indicators`` (default: all those ``bars`` has inputs for)."""
     out: dict[str, F64] = {}
-    for ind in indicators:
+    for ind in available_indicators(bars) if indicators is None else indicators:
         values = ind.compute(bars)
         if len(values) != len(ind.outputs):
             raise RuntimeError(f"indicator {ind.name} returned {len(values)} arrays for {len(ind.outputs)} outputs")
