@@ -128,11 +128,11 @@ def create_app(services: Services) -> FastAPI:
         if start_ms > end_ms:
             raise InvalidTimeRange(f"start {start!r} is after end {end!r}")
         rows = await services.store.history(sym, iv, start_ms=start_ms, end_ms=end_ms, limit=limit)
-        live = services.live.latest(sym, iv)
-        if live is not None and not live.closed and start_ms <= live.open_ms <= end_ms and (
-            not rows or live.open_ms > rows[-1].open_ms
-        ):
-            rows = [*rows[-(limit - 1):], live] if limit > 1 else [live]
+        recent = [c for c in services.live.recent(sym, iv) if start_ms <= c.open_ms <= end_ms]
+        if recent:  # the stream's newest candles win over stored copies and fill what is not flushed yet
+            merged = {c.open_ms: c for c in rows}
+            merged.update((c.open_ms, c) for c in recent)
+            rows = [merged[k] for k in sorted(merged)][-limit:]
         return {"symbol": sym, "interval": iv.value, "candles": [c.as_dict() for c in rows]}
 
     @app.get("/api/v1/tickers", tags=["market"])
@@ -166,13 +166,22 @@ def create_app(services: Services) -> FastAPI:
                             headers={"Cache-Control": "public, max-age=86400"})
 
     if UI_DIR.is_dir():
-        app.mount("/static", StaticFiles(directory=UI_DIR), name="static")
+        app.mount("/static", _RevalidatedStatic(directory=UI_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(UI_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
     return app
+
+
+class _RevalidatedStatic(StaticFiles):
+    """The dashboard's own files: browsers revalidate them (ETag) so an upgrade is seen at once."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().file_response(*args, **kwargs)
+        response.headers["Cache-Control"] = "no-cache"
+        return response
 
 
 def parse_time(text: str, name: str) -> int:

@@ -41,9 +41,12 @@ class LiveState:
     one-minute candles per symbol).
     """
 
+    RECENT = 32  # candles per (symbol, interval) kept until the store surely has them
+
     def __init__(self, base: Interval) -> None:
         self.base = base
         self._latest: dict[tuple[str, Interval], Candle] = {}
+        self._recent: dict[tuple[str, Interval], dict[int, Candle]] = {}
         self._day: dict[str, deque[Candle]] = {}
 
     def on_candles(self, updates: Sequence[CandleUpdate]) -> None:
@@ -53,8 +56,22 @@ class LiveState:
             prev = self._latest.get(key)
             if prev is None or c.open_ms >= prev.open_ms:
                 self._latest[key] = c
+            recent = self._recent.setdefault(key, {})
+            if not (c.open_ms in recent and recent[c.open_ms].closed and not c.closed):
+                recent[c.open_ms] = c
+            if len(recent) > self.RECENT:
+                del recent[min(recent)]
             if c.closed and c.interval == self.base:
                 self._push_day(c)
+
+    def recent(self, symbol: str, interval: Interval) -> list[Candle]:
+        """The newest candles seen on the stream, in progress or closed, oldest first.
+
+        They cover what the store may not have yet: candles still in their grace period and
+        closed ones waiting for the next flush.
+        """
+        recent = self._recent.get((symbol, interval), {})
+        return [recent[k] for k in sorted(recent)]
 
     def seed(self, closed: Sequence[Candle]) -> None:
         """Warm the tickers from stored base-interval candles (oldest first) at start-up."""
