@@ -11,8 +11,8 @@ keeps the conditional correlation of two symbols at exactly ``L_a * L_b`` at eve
 parameters come from a half-life and the stationary variance of ``g``, so the statistics hardly
 depend on ``tick_ms`` (Nelson's diffusion limit of GARCH(1,1)).
 
-Trades arrive as a Poisson process whose rate follows the symbol's current variance; inside a
-tick they get sorted uniform times and prices on a Brownian bridge to the tick's end price, so
+Trades arrive as a Poisson process whose rate rises and falls with ``g`` (mean rate unchanged);
+inside a tick they get sorted uniform times and prices on a Brownian bridge to the tick's end price, so
 1-minute OHLC looks real. Prices and quantities are rounded to Binance-like tick and lot sizes.
 """
 
@@ -55,8 +55,8 @@ class SymbolProfile:
     notional: float
 
 
-# Price levels of late 2025; vols, loadings and relative activity from Binance spot (hourly
-# correlations 2023: BTC-ETH ~0.89, BTC-alts ~0.6-0.75, XRP the loosest).
+# Recent price levels; vols, loadings and relative activity after Binance spot (hourly return
+# correlations in 2023: BTC-ETH 0.89, other pairs 0.50-0.78, XRP the loosest).
 PROFILES: Mapping[str, SymbolProfile] = MappingProxyType(
     {
         "BTCUSDT": SymbolProfile(95_000.0, 0.45, 60.0, 0.92, 0.01, 0.00001, 800.0),
@@ -168,18 +168,18 @@ class _Engine:
         self.next_id = np.full(k, start_ms * 1000, dtype=np.int64)
         dt = tick_ms / 1000.0 / _YEAR_S
         decay = math.log(2.0) * tick_ms / 1000.0 / params.vol_half_life_s
-        nu = params.nu
-        var_z2 = (2.0 * nu - 2.0) / (nu - 4.0)  # Var(z**2) of a unit-variance Student-t
-        v = params.vol_of_vol
-        # GARCH g' = omega + (beta + alpha z^2) g; alpha sets the stationary Var(g) = v (Nelson limit).
-        self.alpha = math.sqrt(2.0 * decay * v / ((1.0 + v) * var_z2))
+        nu, v = params.nu, params.vol_of_vol
+        kurt_z = 3.0 * (nu - 2.0) / (nu - 4.0)  # E[z**4] of a unit-variance Student-t
+        # GARCH g' = omega + (beta + alpha z^2) g: persistence alpha + beta from the half-life, alpha
+        # from the stationary Var(g) = v in the diffusion limit; omega keeps E[g] = 1.
+        self.alpha = math.sqrt(2.0 * decay * v / ((1.0 + v) * (kurt_z - 1.0)))
         self.beta = math.exp(-decay) - self.alpha
         self.omega = 1.0 - self.alpha - self.beta
-        kurt_z = 3.0 * (nu - 2.0) / (nu - 4.0)
+        # E[(beta + alpha z^2)^2] < 1: Var(g) is finite at this tick length.
         if self.beta <= 0 or self.beta**2 + 2 * self.alpha * self.beta + self.alpha**2 * kurt_z >= 1:
             raise ConfigError(f"simulator tick_ms {tick_ms}: too long for this vol_half_life_s, vol_of_vol, nu")
         self.dt, self.tscale = dt, math.sqrt((nu - 2.0) / nu)
-        self.jump_p = params.jump_rate_per_day * tick_ms / 86_400_000.0
+        self.jump_lam = params.jump_rate_per_day * tick_ms / 86_400_000.0
         self.jump_sd = math.sqrt(params.jump_share / (params.jump_rate_per_day * 365.25))
         self.size = max(32, 60_000 // tick_ms)  # about a minute of ticks per chunk, 32 at least
 
@@ -197,7 +197,7 @@ class _Engine:
             g[t, 0] = state
             state = self.omega + coef[t] * state
         self.g = state
-        jumps = np.sqrt(rng.poisson(self.jump_p, (n, k + 1))) * rng.standard_normal((n, k + 1))
+        jumps = np.sqrt(rng.poisson(self.jump_lam, (n, k + 1))) * rng.standard_normal((n, k + 1))
         x = np.sqrt((1.0 - p.jump_share) * self.dt * g) * z + self.jump_sd * jumps
         ret = self.vol * (self.load * x[:, :1] + self.idio * x[:, 1:])  # (ticks, symbols)
         bridge_sd = self.vol * np.sqrt((1.0 - p.jump_share) * self.dt * g)
@@ -286,7 +286,11 @@ class MarketSimulator:
         self.health = SourceHealth(name="sim", simulated=True, connected=True, detail=detail)
 
     def watermark_ms(self) -> int:
-        """End (exclusive, ms) of the last tick whose trades have all been yielded."""
+        """End (exclusive, ms) of the last tick whose trades have all been handed out.
+
+        It moves as the last batch of a tick is yielded, so a consumer that reads it after taking
+        a batch never sees it ahead of a trade it has not received.
+        """
         return self._watermark
 
     async def events(self) -> AsyncIterator[TradeBatch]:
@@ -299,9 +303,11 @@ class MarketSimulator:
             if self._closed:
                 return
             now = self.clock.now_ms()
-            for batch in batches:
+            for i, batch in enumerate(batches, 1):
                 self.health.messages += len(batch)
                 self.health.last_message_ms = now
+                if i == len(batches):  # the consumer holds every trade before end_ms with this one
+                    self._watermark = end_ms
                 yield replace(batch, recv_ms=now)
             self._watermark = end_ms
             await asyncio.sleep(0)  # stay fair to other tasks while catching up

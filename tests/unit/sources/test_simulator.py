@@ -165,7 +165,8 @@ def test_prices_stay_positive_and_near_the_start_level(run: Run) -> None:
 
 def test_taker_side_leans_with_the_price_move() -> None:
     params = SimParams(seed=8, side_bias=0.2)
-    up, down = [], []
+    up: list[float] = []
+    down: list[float] = []
     for b in generate(params, START_MS, 30 * MINUTE_MS, tick_ms=1_000):
         if len(b) > 5 and b.price[-1] != b.price[0]:
             (up if b.price[-1] > b.price[0] else down).append(b.is_buyer_maker.mean())
@@ -318,6 +319,23 @@ async def test_live_source_waits_for_the_clock_and_replays_generate() -> None:
     for a, b in zip(got, want, strict=True):
         assert a.symbol == b.symbol and np.array_equal(a.trade_id, b.trade_id)
         assert np.array_equal(a.event_ms, b.event_ms) and np.array_equal(a.price, b.price)
+
+
+async def test_watermark_moves_with_the_last_batch_of_a_tick() -> None:
+    tick_ms, params = 250, SimParams(seed=4)
+    clock = ManualClock(START_MS)
+    source = MarketSimulator(params, clock, tick_ms=tick_ms)
+    clock.advance(tick_ms)  # exactly the first tick is due: nothing below waits
+    want = list(generate(params, START_MS, tick_ms, tick_ms))
+    assert len(want) == len(params.symbols)  # every symbol trades in the first tick
+    events = source.events()
+    for i in range(len(want)):
+        batch = await anext(events)
+        assert batch.symbol == want[i].symbol
+        # Other symbols' trades of the tick are still to come until the last batch is handed out.
+        assert source.watermark_ms() == (START_MS + tick_ms if i == len(want) - 1 else START_MS)
+    await events.aclose()
+    await source.close()
 
 
 async def test_live_source_is_paced_by_a_real_clock() -> None:
