@@ -27,9 +27,10 @@ async def test_reachable_fake_and_unreachable_ones(fake: FakeBinance) -> None:
 
 
 async def test_silent_server_times_out() -> None:
+    writers: list[asyncio.StreamWriter] = []
+
     async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # never answers
-        writer.close()
+        writers.append(writer)  # read nothing, answer nothing
 
     server = await asyncio.start_server(hang, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -38,6 +39,9 @@ async def test_silent_server_times_out() -> None:
     try:
         probe = await probe_binance(f"http://127.0.0.1:{port}", 0.3)
     finally:
+        for w in writers:
+            w.close()
         server.close()
+        await server.wait_closed()
     assert not probe.reachable and "no answer within 0.3 s" in probe.detail
     assert loop.time() - t0 < 3

@@ -30,7 +30,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from coincast.domain import Candle, Clock, DeadLetter, MalformedMessage, TradeBatch, TransientError
 from coincast.sources.base import DeadLetterSink, SourceHealth
 from coincast.sources.binance.gaps import IdTracker
-from coincast.sources.binance.rest import BinanceRest, IpBanned, TradePage
+from coincast.sources.binance.repair import RepairFailed, refill, rows_batch
+from coincast.sources.binance.rest import BinanceRest, TradePage
 from coincast.sources.binance.wire import (
     BookTop,
     ControlReply,
@@ -65,6 +66,7 @@ class BinanceOptions:
     backoff_jitter_s: float = 0.5
     connect_timeout_s: float = 10.0
     repair_attempts: int = 5
+    repair_max_pages: int = 500
     queue_size: int = 1024
     batch_max: int = 2000
 
@@ -118,6 +120,7 @@ class BinanceSource:
         self._closed = False
         self.rotations = 0
         self.kline_mismatches = 0
+        self.duplicates = 0
         self.dead_letter_count = 0
         for key in ("dead_letters", "rotations", "kline_mismatches", "gaps_unrepaired", "backoff_s"):
             self.health.detail[key] = "0"
@@ -372,6 +375,12 @@ class BinanceSource:
         if symbol not in self._symbols:
             self._dead_letter(f"unknown symbol {symbol!r}", raw, now)
             return
+        if isinstance(msg, TradeRow) and msg.kind != self.options.stream:
+            # the other id space would look like a huge gap, and the trades would count twice
+            self._dead_letter(
+                f"unsubscribed event type {msg.kind!r}: this source counts {self.options.stream}", raw, now
+            )
+            return
         conn.mark_data(now)
         self.health.stale_since_ms = 0
         self.health.messages += 1
@@ -426,6 +435,8 @@ class BinanceSource:
             GAPS.labels(batch.symbol).inc()
             self._spawn(self._repair(batch.symbol, lo, hi))
         if not mask.all():
+            self.duplicates += int((~mask).sum())
+            self.health.detail["duplicates"] = str(self.duplicates)
             batch = batch.take(mask)
         if len(batch):
             minutes = batch.event_ms // 60_000
@@ -464,30 +475,29 @@ class BinanceSource:
         """Fetch ids ``lo..hi`` (``hi`` None: up to the present) over REST and deliver them."""
         self._repairs += 1
         tracker = self._trackers[symbol]
-        got = 0
-        failures = 0
-        cursor = lo
+
+        async def deliver(rows: list[TradeRow]) -> None:
+            await self._deliver(rows_batch(symbol, rows, self._clock.now_ms()))
+
         try:
-            while not self._closed and (hi is None or tracker.is_missing(lo, hi)):
-                try:
-                    page = await self._fetch(symbol, cursor)
-                except IpBanned as exc:
-                    self.health.last_error = str(exc)
-                    await self._queue.put(exc)
-                    return
-                except TransientError as exc:
-                    failures += 1
-                    self.health.last_error = f"gap repair {symbol}: {exc}"
-                    if failures >= self.options.repair_attempts:
-                        break
-                    continue
-                rows = page.trades if hi is None else [t for t in page.trades if t.trade_id <= hi]
-                if rows:
-                    got += len(rows)
-                    await self._deliver(_batch(symbol, rows, self._clock.now_ms()))
-                    cursor = max(t.trade_id for t in page.trades) + 1
-                if page.size < 1000 or not page.trades or (hi is not None and cursor > hi):
-                    break
+            got = await refill(
+                lambda cursor: self._fetch(symbol, cursor),
+                deliver,
+                lo,
+                hi,
+                still_missing=lambda: hi is not None and tracker.is_missing(lo, hi),
+                attempts=self.options.repair_attempts,
+                max_pages=self.options.repair_max_pages,
+            )
+        except RepairFailed as exc:
+            got = exc.got
+            self.health.last_error = f"gap repair {symbol}: {exc}"
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # a 418 ban or a bug: stop the stream loudly
+            self.health.last_error = f"gap repair {symbol}: {type(exc).__name__}: {exc}"
+            await self._queue.put(exc)
+            return
         finally:
             self._repairs -= 1
         if hi is None:
@@ -504,15 +514,3 @@ class BinanceSource:
         else:
             self.health.gaps_repaired += 1
             GAPS_REPAIRED.labels(symbol).inc()
-
-
-def _batch(symbol: str, rows: list[TradeRow], recv_ms: int) -> TradeBatch:
-    return TradeBatch(
-        symbol,
-        np.array([r.trade_id for r in rows], np.int64),
-        np.array([r.event_ms for r in rows], np.int64),
-        np.array([r.price for r in rows], np.float64),
-        np.array([r.qty for r in rows], np.float64),
-        np.array([r.is_buyer_maker for r in rows], np.bool_),
-        recv_ms,
-    )

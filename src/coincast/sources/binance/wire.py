@@ -218,7 +218,11 @@ class BookTop:
 
 @dataclass(frozen=True, slots=True)
 class TradeRow:
-    """One parsed trade on its way into a column buffer (ids: aggregate id or trade id)."""
+    """One parsed trade on its way into a column buffer.
+
+    ``kind`` is ``aggTrade`` (``trade_id`` is the aggregate id) or ``trade`` (the trade id): the two
+    id spaces differ, so a source counts one kind only.
+    """
 
     symbol: str
     trade_id: int
@@ -226,6 +230,7 @@ class TradeRow:
     price: float
     qty: float
     is_buyer_maker: bool
+    kind: str = "aggTrade"
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +288,7 @@ def parse_rest_agg_trade(row: object, symbol: str) -> TradeRow:
 def parse_rest_trade(row: object, symbol: str) -> TradeRow:
     """One row of ``GET /api/v3/historicalTrades``. Raises MalformedMessage."""
     m: RestTrade = _validate(RestTrade, row, "trades row")
-    return TradeRow(symbol, m.id, m.time, float(m.price), float(m.qty), m.isBuyerMaker)
+    return TradeRow(symbol, m.id, m.time, float(m.price), float(m.qty), m.isBuyerMaker, "trade")
 
 
 def _control(msg: dict[str, Any]) -> ControlReply:
@@ -332,7 +337,7 @@ def parse_message(raw: str | bytes, recv_ms: int) -> Parsed:
         return TradeRow(a.s, a.a, a.T, float(a.p), float(a.q), a.m)
     if kind == "trade":
         t: TradeMsg = _validate(TradeMsg, data, "trade")
-        return TradeRow(t.s, t.t, t.T, float(t.p), float(t.q), t.m)
+        return TradeRow(t.s, t.t, t.T, float(t.p), float(t.q), t.m, "trade")
     if kind == "kline":
         k: KlineMsg = _validate(KlineMsg, data, "kline")
         return k.to_candle()
