@@ -192,6 +192,7 @@ class LivePredictor:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="coincast-predict")
         self._tasks: list[asyncio.Task[None]] = []
         self.scorer: PredictionScorer | None = None
+        self._busy = False
         self.dropped = 0
         self.reloads = 0
 
@@ -293,35 +294,46 @@ class LivePredictor:
     # -- worker -----------------------------------------------------------------------------------
 
     async def _work(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             try:
                 key, origin_ms, bars = await asyncio.wait_for(self._queue.get(), timeout=self._poll_s)
             except TimeoutError:
                 await self.reload_if_changed()
                 continue
-            await self.reload_if_changed()
-            slot = self._live.get(key)
-            if slot is None or slot.model is None or slot.version.expired(self._clock.now_ms()):
-                continue
-            if slot.last_origin_ms is not None and origin_ms <= slot.last_origin_ms:
-                continue
+            self._busy = True
             try:
-                pred = await loop.run_in_executor(
-                    self._pool, forecast_at, slot.model, slot.version, bars, origin_ms, self._clock.now_ms()
-                )
-            except Exception as exc:  # bad data must not stop the stream: keep the reason on the slot
-                slot.error = f"forecast at {_iso(origin_ms)} failed: {type(exc).__name__}: {exc}"
-                log.warning("predictor: %s", slot.error)
-                continue
-            if pred is None:
-                continue
-            slot.error = None
-            slot.last_origin_ms, slot.last_forecast_ms = origin_ms, pred.created_ms
-            slot.forecasts += 1
-            await self._predictions.add_predictions([pred])
-            if self._publish is not None:
-                self._publish("prediction", pred.as_dict())
+                await self._forecast(key, origin_ms, bars)
+            finally:
+                self._busy = False
+
+    def idle(self) -> bool:
+        """True when no origin is queued or being forecast."""
+        return self._queue.empty() and not self._busy
+
+    async def _forecast(self, key: str, origin_ms: int, bars: list[Candle]) -> None:
+        loop = asyncio.get_running_loop()
+        await self.reload_if_changed()
+        slot = self._live.get(key)
+        if slot is None or slot.model is None or slot.version.expired(self._clock.now_ms()):
+            return
+        if slot.last_origin_ms is not None and origin_ms <= slot.last_origin_ms:
+            return
+        try:
+            pred = await loop.run_in_executor(
+                self._pool, forecast_at, slot.model, slot.version, bars, origin_ms, self._clock.now_ms()
+            )
+        except Exception as exc:  # bad data must not stop the stream: keep the reason on the slot
+            slot.error = f"forecast at {_iso(origin_ms)} failed: {type(exc).__name__}: {exc}"
+            log.warning("predictor: %s", slot.error)
+            return
+        if pred is None:
+            return
+        slot.error = None
+        slot.last_origin_ms, slot.last_forecast_ms = origin_ms, pred.created_ms
+        slot.forecasts += 1
+        await self._predictions.add_predictions([pred])
+        if self._publish is not None:
+            self._publish("prediction", pred.as_dict())
 
     async def _score_forever(self) -> None:
         assert self.scorer is not None

@@ -24,13 +24,17 @@ def make_klines(
         close = (100.0 + 50 * i) * np.exp(np.cumsum(r))
         open_ = np.r_[close[0], close[:-1]]
         spread = np.abs(rng.normal(0, vol / 2, n))
-        parts.append(pd.DataFrame({
-            "symbol": sym,
-            "open_time": pd.to_datetime(start_ms + step_ms * np.arange(n), unit="ms", utc=True),
-            "open": open_,
-            "high": np.maximum(open_, close) * (1 + spread),
-            "low": np.minimum(open_, close) * (1 - spread),
-            "close": close,
-            "volume": rng.uniform(1.0, 10.0, n),
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "symbol": sym,
+                    "open_time": pd.to_datetime(start_ms + step_ms * np.arange(n), unit="ms", utc=True),
+                    "open": open_,
+                    "high": np.maximum(open_, close) * (1 + spread),
+                    "low": np.minimum(open_, close) * (1 - spread),
+                    "close": close,
+                    "volume": rng.uniform(1.0, 10.0, n),
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.unit.registry.models_synth import make_klines
 from typer.testing import CliRunner
 
 from coincast.domain import Interval, ManualClock
 from coincast.jobs.train import TrainRequest, build_frame, train_model
 from coincast.registry.base import UnknownModel
 from coincast.registry.files import FileModelRegistry
-from tests.unit.registry.models_synth import make_klines
 
 T0 = 1_795_000_000_000
 
@@ -101,8 +101,22 @@ def test_cli_train_registers_the_walk_forward_model(tmp_path: Path) -> None:
     _register()
     data = tmp_path / "k.parquet"
     make_klines(400, seed=2).to_parquet(data)
-    out = CliRunner().invoke(app, ["train", "--data", str(data), "--model", "drift", "--folds", "2",
-                                   "--promote", "if_better", "--data-dir", str(tmp_path)])
+    out = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--model",
+            "drift",
+            "--folds",
+            "2",
+            "--promote",
+            "if_better",
+            "--data-dir",
+            str(tmp_path),
+        ],
+    )
     assert out.exit_code == 0, out.output
     assert "registered BTCUSDT-1h-drift-" in out.output and "live now" in out.output
     reg = FileModelRegistry(tmp_path / "models")

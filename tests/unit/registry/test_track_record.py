@@ -20,8 +20,24 @@ def _candle(open_ms: int, close: float) -> Candle:
 
 
 def _pred(origin_ms: int, origin: float, pred: float, lo: float, hi: float, prob: float | None) -> LivePrediction:
-    return LivePrediction("m1", "drift", "BTCUSDT", "1h", "1h", origin_ms, origin_ms + H, origin_ms + 2 * H,
-                          origin, pred, lo, hi, prob, 0.01, 0.9, origin_ms + H)
+    return LivePrediction(
+        "m1",
+        "drift",
+        "BTCUSDT",
+        "1h",
+        "1h",
+        origin_ms,
+        origin_ms + H,
+        origin_ms + 2 * H,
+        origin,
+        pred,
+        lo,
+        hi,
+        prob,
+        0.01,
+        0.9,
+        origin_ms + H,
+    )
 
 
 @pytest.fixture
