@@ -24,7 +24,7 @@ import orjson
 from annotated_types import Len
 from pydantic import AfterValidator, BaseModel, ConfigDict, StrictBool, StrictInt, ValidationError
 
-from coincast.domain import Candle, Interval, MalformedMessage
+from coincast.domain import Candle, Interval, InvalidInterval, MalformedMessage
 
 MIN_TIME_MS = 1_262_304_000_000  # 2010-01-01: before any crypto exchange we read
 MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01
@@ -128,16 +128,19 @@ class KlineMsg(_Wire):
     s: str
     k: KlinePayload
 
-    def to_candle(self) -> Candle:
+    def to_candle(self, *, check_ohlc: bool = True) -> Candle:
         """The candle as Binance reports it; ``closed`` is Binance's ``x``.
 
+        ``check_ohlc`` False accepts low/high that do not bracket open/close: the stream's klines
+        are only a cross-check, and Binance's own documented example event has low > open.
+
         Raises:
-            MalformedMessage: for an interval coincast does not know or inconsistent OHLC.
+            MalformedMessage: for an interval coincast does not know or (when checked) inconsistent OHLC.
         """
         k = self.k
         try:
             interval = Interval.parse(k.i)
-        except ValueError as exc:
+        except InvalidInterval as exc:
             raise MalformedMessage(f"kline: {exc}") from None
         candle = Candle(
             symbol=self.s,
@@ -154,7 +157,8 @@ class KlineMsg(_Wire):
             taker_buy_quote_volume=float(k.Q),
             closed=k.x,
         )
-        if candle.high < max(candle.open, candle.close) or candle.low > min(candle.open, candle.close):
+        bad = candle.high < max(candle.open, candle.close) or candle.low > min(candle.open, candle.close)
+        if check_ohlc and bad:
             raise MalformedMessage(f"kline: inconsistent OHLC o={k.o} h={k.h} l={k.l} c={k.c}")
         return candle
 
@@ -340,7 +344,7 @@ def parse_message(raw: str | bytes, recv_ms: int) -> Parsed:
         return TradeRow(t.s, t.t, t.T, float(t.p), float(t.q), t.m, "trade")
     if kind == "kline":
         k: KlineMsg = _validate(KlineMsg, data, "kline")
-        return k.to_candle()
+        return k.to_candle(check_ohlc=False)
     if kind == "bookTicker":
         b: BookTickerMsg = _validate(BookTickerMsg, data, "bookTicker")
         return BookTop(b.s, float(b.b), float(b.B), float(b.a), float(b.A), recv_ms)
