@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "coincast.cli.up",
     "coincast.cli.roles",
     "coincast.cli.ingest",
+    "coincast.cli.features",
     "coincast.cli.evaluate",
     "coincast.cli.models",
 )

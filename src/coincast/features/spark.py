@@ -108,19 +108,36 @@ def _configure(builder: Any, partitions: int) -> Any:
     )
 
 
-def read_klines_spark(spark: SparkSession, path: str | Path, symbols: Sequence[str] | None = None) -> SparkFrame:
-    """Klines from Parquet (file or directory) with the columns checked and cast.
+def lake_paths(url: str, interval: str, symbols: Sequence[str]) -> list[str]:
+    """Spark paths of the lake's ``symbol=<S>/interval=<I>`` directories (the documented layout of
+    :mod:`coincast.lake.parquet`): local paths and ``file://`` URLs as paths, ``s3://`` as ``s3a://``.
+    """
+    if url.startswith("s3://"):
+        root = "s3a://" + url.removeprefix("s3://").rstrip("/")
+    else:
+        root = str(Path(url.removeprefix("file://")).expanduser().resolve())
+    return [f"{root}/symbol={s}/interval={interval}" for s in symbols]
+
+
+def read_klines_spark(
+    spark: SparkSession, path: str | Path | Sequence[str], symbols: Sequence[str] | None = None
+) -> SparkFrame:
+    """Klines from Parquet (a file, a directory, or several lake directories) checked and cast.
+
+    Directories are read recursively without partition discovery: the files already hold every
+    column, ``symbol`` included.
 
     Raises:
-        ConfigError: the path does not exist.
+        ConfigError: a local path does not exist.
         InvalidRequest: required columns missing, or a requested symbol is absent.
     """
     from pyspark.sql import functions as sf
 
-    p = Path(path)
-    if "://" not in str(path) and not p.exists():
-        raise ConfigError(f"klines file {str(p)!r} does not exist")
-    sdf = spark.read.parquet(str(path))
+    paths = [str(path)] if isinstance(path, (str, Path)) else [str(p) for p in path]
+    for p in paths:
+        if "://" not in p and not Path(p).exists():
+            raise ConfigError(f"klines path {p!r} does not exist")
+    sdf = spark.read.option("recursiveFileLookup", "true").parquet(*paths)
     missing = [c for c in REQUIRED_COLUMNS if c not in sdf.columns]
     if missing:
         raise InvalidRequest(f"klines need columns {', '.join(REQUIRED_COLUMNS)}; missing {', '.join(missing)}")
@@ -205,12 +222,13 @@ def features_spark(sdf: SparkFrame, plan: FeaturePlan, symbols: Sequence[str] | 
 
 def run_spark(
     spark: SparkSession,
-    path: str | Path,
+    path: str | Path | Sequence[str],
     horizons: Sequence[str] = ("1h", "1d"),
     *,
     symbols: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, FeaturePlan]:
-    """Features of the klines at ``path`` computed on Spark, collected to the driver.
+    """Features of the klines at ``path`` (see :func:`read_klines_spark`) computed on Spark,
+    collected to the driver.
 
     The result equals :func:`coincast.features.pipeline.build_features` on the same data:
     same rows, columns, dtypes (``open_time`` datetime64[ms, UTC]) and order.
