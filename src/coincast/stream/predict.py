@@ -72,33 +72,51 @@ def forecast_at(
     model: ReturnForecaster, version: ModelVersion, candles: Sequence[Candle], origin_ms: int, now_ms: int
 ) -> LivePrediction | None:
     """The model's forecast for the origin ``origin_ms`` from ``candles`` ending there (None: not an origin)."""
-    if len(candles) < MIN_BARS:
-        return None
-    fc = model.predict(model_frame(candles, version), start_ms=origin_ms)
-    if len(fc) == 0 or int(fc.origin_ms[-1]) != origin_ms:
-        return None
-    i = len(fc) - 1
+    got = forecast_many(model, version, candles, [origin_ms], now_ms)
+    return got[0] if got else None
+
+
+def forecast_many(
+    model: ReturnForecaster, version: ModelVersion, candles: Sequence[Candle], origins: Sequence[int], now_ms: int
+) -> list[LivePrediction]:
+    """Forecasts for each of ``origins`` (bars in ``candles``) from one feature build.
+
+    Building the horizon frame costs about the same for one origin as for many (pandas work per
+    column), so a backlog is forecast in one pass. Each forecast still uses rows up to its own
+    origin only (the :class:`~coincast.train.base.Forecaster` contract).
+    """
+    if len(candles) < MIN_BARS or not origins:
+        return []
+    fc = model.predict(model_frame(candles, version), start_ms=min(origins))
+    wanted = set(origins)
     iv = Interval(version.interval)
-    prob = float(fc.prob_up[i])
-    vol = float(fc.volatility[i])
-    return LivePrediction(
-        model_id=version.id,
-        model=version.model,
-        symbol=version.symbol,
-        horizon=version.horizon,
-        interval=iv.value,
-        origin_ms=origin_ms,
-        target_ms=int(fc.target_ms[i]),
-        due_ms=int(fc.target_ms[i]) + iv.ms,
-        origin_price=float(fc.origin_price[i]),
-        predicted_price=float(fc.predicted_price[i]),
-        lower=float(fc.lower[i]),
-        upper=float(fc.upper[i]),
-        prob_up=prob if math.isfinite(prob) else None,
-        volatility=vol if math.isfinite(vol) else None,
-        level=float(fc.level),
-        created_ms=now_ms,
-    )
+    out = []
+    for i in range(len(fc)):
+        origin = int(fc.origin_ms[i])
+        if origin not in wanted:
+            continue
+        prob, vol = float(fc.prob_up[i]), float(fc.volatility[i])
+        out.append(
+            LivePrediction(
+                model_id=version.id,
+                model=version.model,
+                symbol=version.symbol,
+                horizon=version.horizon,
+                interval=iv.value,
+                origin_ms=origin,
+                target_ms=int(fc.target_ms[i]),
+                due_ms=int(fc.target_ms[i]) + iv.ms,
+                origin_price=float(fc.origin_price[i]),
+                predicted_price=float(fc.predicted_price[i]),
+                lower=float(fc.lower[i]),
+                upper=float(fc.upper[i]),
+                prob_up=prob if math.isfinite(prob) else None,
+                volatility=vol if math.isfinite(vol) else None,
+                level=float(fc.level),
+                created_ms=now_ms,
+            )
+        )
+    return out
 
 
 def forecast_path(prediction: LivePrediction, steps: int, horizon_ms: int) -> list[dict[str, Any]]:
@@ -296,13 +314,22 @@ class LivePredictor:
     async def _work(self) -> None:
         while True:
             try:
-                key, origin_ms, bars = await asyncio.wait_for(self._queue.get(), timeout=self._poll_s)
+                first = await asyncio.wait_for(self._queue.get(), timeout=self._poll_s)
             except TimeoutError:
                 await self.reload_if_changed()
                 continue
             self._busy = True
             try:
-                await self._forecast(key, origin_ms, bars)
+                # Everything queued meanwhile goes in the same pass: one feature build per slot.
+                batch = [first]
+                while not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                await self.reload_if_changed()
+                by_slot: dict[str, list[tuple[int, list[Candle]]]] = {}
+                for key, origin_ms, bars in batch:
+                    by_slot.setdefault(key, []).append((origin_ms, bars))
+                for key, items in by_slot.items():
+                    await self._forecast(key, items)
             finally:
                 self._busy = False
 
@@ -310,30 +337,33 @@ class LivePredictor:
         """True when no origin is queued or being forecast."""
         return self._queue.empty() and not self._busy
 
-    async def _forecast(self, key: str, origin_ms: int, bars: list[Candle]) -> None:
-        loop = asyncio.get_running_loop()
-        await self.reload_if_changed()
+    async def _forecast(self, key: str, items: list[tuple[int, list[Candle]]]) -> None:
         slot = self._live.get(key)
         if slot is None or slot.model is None or slot.version.expired(self._clock.now_ms()):
             return
-        if slot.last_origin_ms is not None and origin_ms <= slot.last_origin_ms:
+        done = slot.last_origin_ms if slot.last_origin_ms is not None else -1
+        origins = sorted({o for o, _ in items if o > done})
+        if not origins:
             return
+        bars = max(items, key=lambda it: it[0])[1]  # the newest snapshot holds the bars of every origin
+        loop = asyncio.get_running_loop()
         try:
-            pred = await loop.run_in_executor(
-                self._pool, forecast_at, slot.model, slot.version, bars, origin_ms, self._clock.now_ms()
+            preds = await loop.run_in_executor(
+                self._pool, forecast_many, slot.model, slot.version, bars, origins, self._clock.now_ms()
             )
         except Exception as exc:  # bad data must not stop the stream: keep the reason on the slot
-            slot.error = f"forecast at {_iso(origin_ms)} failed: {type(exc).__name__}: {exc}"
+            slot.error = f"forecast at {_iso(origins[-1])} failed: {type(exc).__name__}: {exc}"
             log.warning("predictor: %s", slot.error)
             return
-        if pred is None:
+        if not preds:
             return
         slot.error = None
-        slot.last_origin_ms, slot.last_forecast_ms = origin_ms, pred.created_ms
-        slot.forecasts += 1
-        await self._predictions.add_predictions([pred])
+        slot.last_origin_ms, slot.last_forecast_ms = preds[-1].origin_ms, preds[-1].created_ms
+        slot.forecasts += len(preds)
+        await self._predictions.add_predictions(preds)
         if self._publish is not None:
-            self._publish("prediction", pred.as_dict())
+            for pred in preds:
+                self._publish("prediction", pred.as_dict())
 
     async def _score_forever(self) -> None:
         assert self.scorer is not None
