@@ -111,7 +111,10 @@ class FakeBinance:
         trades_per_tick: int = 40,
         tick_s: float = 0.01,
         klines: dict[tuple[str, str], list[list[Any]]] | None = None,
+        live_times: bool = False,
     ) -> None:
+        """``live_times``: stamp each trade with the wall clock when it is released (a live market)
+        instead of the recorded spacing."""
         self._templates = {
             name: orjson.loads((fixtures / "ws" / f"{name}_combined.json").read_bytes())
             for name in ("aggTrade", "trade", "bookTicker")
@@ -120,6 +123,7 @@ class FakeBinance:
         self.klines = klines or {}
         self.trades_per_tick = trades_per_tick
         self.tick_s = tick_s
+        self.live_times = live_times
         self.silent = False
         self.paused = False
         self.refuse = 0
@@ -262,6 +266,8 @@ class FakeBinance:
                 hi = min(len(m), lo + self.trades_per_tick)
                 if hi == lo:
                     continue
+                if self.live_times:
+                    m.times[lo:hi] = now_ms()
                 m.cursor = hi
                 if self.silent:
                     continue

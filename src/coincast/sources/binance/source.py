@@ -335,13 +335,14 @@ class BinanceSource:
         return new, reader
 
     def _went_up(self, conn: Connection) -> None:
+        # Whatever happened while we were away: resume every known symbol from its last id. The
+        # repairs are counted before the watermark is released, so it never runs ahead of them.
+        for symbol, tracker in self._trackers.items():
+            if tracker.high is not None:
+                self._start_repair(symbol, tracker.high + 1, None)
         self._down = 0
         self.health.connected = True
         self.health.detail["connection"] = str(conn.number)
-        # Whatever happened while we were away: resume every known symbol from its last id.
-        for symbol, tracker in self._trackers.items():
-            if tracker.high is not None:
-                self._spawn(self._repair(symbol, tracker.high + 1, None))
 
     def _went_down(self, conn: Connection, exc: ConnectionLost) -> None:
         if self._down == 0:
@@ -433,7 +434,7 @@ class BinanceSource:
         for lo, hi in gaps:
             self.health.gaps += 1
             GAPS.labels(batch.symbol).inc()
-            self._spawn(self._repair(batch.symbol, lo, hi))
+            self._start_repair(batch.symbol, lo, hi)
         if not mask.all():
             self.duplicates += int((~mask).sum())
             self.health.detail["duplicates"] = str(self.duplicates)
@@ -471,9 +472,15 @@ class BinanceSource:
             return await self._rest.agg_trades(symbol, from_id=from_id, on_bad=bad)
         return await self._rest.historical_trades(symbol, from_id=from_id, on_bad=bad)
 
+    def _start_repair(self, symbol: str, lo: int, hi: int | None) -> None:
+        self._repairs += 1  # synchronously: the watermark holds from this instant
+        self._spawn(self._repair(symbol, lo, hi))
+
     async def _repair(self, symbol: str, lo: int, hi: int | None) -> None:
-        """Fetch ids ``lo..hi`` (``hi`` None: up to the present) over REST and deliver them."""
-        self._repairs += 1
+        """Fetch ids ``lo..hi`` (``hi`` None: up to the present) over REST and deliver them.
+
+        ``_repairs`` was incremented by :meth:`_start_repair`; it is decremented here.
+        """
         tracker = self._trackers[symbol]
 
         async def deliver(rows: list[TradeRow]) -> None:
