@@ -46,8 +46,13 @@ def java_available() -> bool:
 
 
 @contextmanager
-def spark_session(master: str = "local[*]", *, app_name: str = "coincast-features") -> Iterator[SparkSession]:
+def spark_session(
+    master: str = "local[*]", *, app_name: str = "coincast-features", driver_memory: str = "3g"
+) -> Iterator[SparkSession]:
     """A Spark session for the feature job, stopped on exit.
+
+    ``driver_memory`` matters in local mode, where the driver JVM also runs the tasks and holds
+    the collected feature table (the default 1g runs out of heap on the 10 coins' hourly history).
 
     Raises:
         ConfigError: pyspark is not installed or Java is missing.
@@ -66,6 +71,7 @@ def spark_session(master: str = "local[*]", *, app_name: str = "coincast-feature
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
     with quiet_pandas3():
+        builder = builder.config("spark.driver.memory", driver_memory)
         spark = _configure(builder, _shuffle_partitions(master)).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     try:
