@@ -7,9 +7,18 @@ few seconds and otherwise runs the simulator, saying so in ``/health`` and on th
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
+
+from coincast.domain import Clock, ConfigError
+from coincast.sources.base import DeadLetterSink, Source
+
+if TYPE_CHECKING:
+    from coincast.settings import Settings
+    from coincast.store.base import CandleStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +47,57 @@ async def probe_binance(rest_url: str, timeout_s: float = 3.0) -> Probe:
 async def binance_reachable(rest_url: str, timeout_s: float = 3.0) -> bool:
     """True when Binance's REST ping answers 200 within ``timeout_s`` seconds."""
     return (await probe_binance(rest_url, timeout_s)).reachable
+
+
+# -- factories with wiring's SourceFactory signature: (settings, dead_letters, clock, store) ------
+
+
+async def open_binance(
+    settings: Settings, dead_letters: DeadLetterSink, clock: Clock, store: CandleStore | None = None
+) -> Source:
+    """The live Binance source for ``settings.symbols`` at ``settings.binance`` URLs."""
+    from coincast.sources.binance import BinanceRest, BinanceSource
+
+    rest = BinanceRest.from_url(settings.binance.rest_url, clock=clock)
+    return BinanceSource(settings.binance.ws_url, rest, settings.symbols, dead_letters=dead_letters, clock=clock)
+
+
+async def open_replay(
+    settings: Settings, dead_letters: DeadLetterSink, clock: Clock, store: CandleStore | None = None
+) -> Source:
+    """Replay ``settings.source.replay_file`` at ``settings.source.replay_speed``.
+
+    Raises:
+        ConfigError: no file given.
+        InvalidRequest: unreadable file or unknown layout.
+    """
+    from coincast.sources.replay import ReplaySource
+
+    path = settings.source.replay_file
+    if path is None:
+        raise ConfigError("source 'replay' needs a file: --file PATH (or source.replay_file)")
+    return ReplaySource(path, settings.source.replay_speed, dead_letters=dead_letters, clock=clock)
+
+
+SourceFactory = Callable[["Settings", DeadLetterSink, Clock, "CandleStore | None"], Awaitable[Source]]
+
+
+def auto_factory(fallback: SourceFactory) -> SourceFactory:
+    """``auto``: Binance when its REST ping answers within ``binance.probe_timeout_s``, else
+    ``fallback`` (the simulator) marked ``health.simulated`` with the reason in
+    ``health.detail['auto']``, so ``/health`` and the dashboard say which market is shown."""
+
+    async def open_auto(
+        settings: Settings, dead_letters: DeadLetterSink, clock: Clock, store: CandleStore | None = None
+    ) -> Source:
+        probe = await probe_binance(settings.binance.rest_url, settings.binance.probe_timeout_s)
+        if probe.reachable:
+            source = await open_binance(settings, dead_letters, clock, store)
+            source.health.detail["auto"] = f"live Binance market ({probe.detail})"
+            return source
+        source = await fallback(settings, dead_letters, clock, store)
+        source.health.simulated = True
+        source.health.detail["auto"] = f"simulated market: Binance unreachable ({probe.detail})"
+        return source
+
+    return open_auto

@@ -53,9 +53,15 @@ def _ms(col: pl.Series) -> pl.Series:
     return col.dt.epoch("ms") if isinstance(col.dtype, pl.Datetime) else col.cast(pl.Int64)
 
 
+_QUOTED = re.compile(r"^[A-Za-z0-9]{2,15}(USDT|USDC|FDUSD|BUSD|TUSD|BTC|ETH|BNB|EUR|TRY)$", re.IGNORECASE)
+
+
 def _symbol_from_name(path: Path) -> str | None:
-    m = re.match(r"^([A-Za-z0-9]+?)[-_](trades|aggtrades|\d+[mhdw])", path.stem, re.IGNORECASE)
-    return normalize_symbol(m[1]) if m else None
+    """The symbol in a file name: ``BTCUSDT-trades-2024-01-01``, ``trades_btcusdt``, ``ETHBTC_1m``."""
+    for token in re.split(r"[-_. ]", path.stem):
+        if _QUOTED.match(token):
+            return normalize_symbol(token)
+    return None
 
 
 def _tape(df: pl.DataFrame) -> Tape:
