@@ -62,3 +62,17 @@ def test_spark_symbol_subset_keeps_the_market_factor(spark, slice_path: Path) ->
 def test_spark_unknown_symbol_is_a_clear_error(spark, slice_path: Path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidRequest, match="not in the data"):
         run_spark(spark, slice_path, symbols=["XRPUSDT"])
+
+
+def test_spark_reads_the_parquet_lake(spark, slice_path: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import polars as pl
+
+    from coincast.features.spark import lake_paths
+    from coincast.lake.parquet import open_lake
+
+    lake = open_lake(str(tmp_path / "lake"))
+    lake.write(pl.from_pandas(pd.read_parquet(slice_path)), "1h")
+    paths = lake_paths(f"file://{tmp_path / 'lake'}", "1h", lake.symbols())
+    remote, _ = run_spark(spark, paths)
+    klines = read_klines(slice_path)
+    pd.testing.assert_frame_equal(run_local(klines, plan_features(klines)), remote, check_exact=True)
