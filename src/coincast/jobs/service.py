@@ -63,7 +63,8 @@ class ModelService:
             score_every_ms=m.score_every_ms,
         )
         jobs = JobRunner(registry, publish, clock)
-        retrainer = Retrainer(m, registry, jobs, functools.partial(training_klines, settings, store, clock), clock)
+        load = functools.partial(training_klines, settings, store, clock)
+        retrainer = Retrainer(m, registry, jobs, load, clock, registry.root / "retrain.json")
         return cls(settings, store, predictions, registry, predictor, jobs, retrainer, clock)
 
     async def start(self) -> None:

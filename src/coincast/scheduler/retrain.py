@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -26,6 +28,7 @@ from coincast.settings import ModelSettings
 
 log = logging.getLogger(__name__)
 
+CHECK_S = 60.0
 LoadKlines = Callable[[str, Interval], Awaitable[pd.DataFrame]]
 
 
@@ -38,10 +41,20 @@ class Retrainer:
         jobs: runs the training jobs.
         load_klines: ``await load_klines(symbol, interval)`` returns the newest bars to train on.
         clock: wall time.
+        state_path: a JSON file remembering the last round, so a restart does not reset the period.
+        check_s: how often (seconds) the loop looks at the clock and for expired models.
     """
 
     def __init__(
-        self, settings: ModelSettings, registry: ModelRegistry, jobs: JobRunner, load_klines: LoadKlines, clock: Clock
+        self,
+        settings: ModelSettings,
+        registry: ModelRegistry,
+        jobs: JobRunner,
+        load_klines: LoadKlines,
+        clock: Clock,
+        state_path: Path | None = None,
+        *,
+        check_s: float = CHECK_S,
     ) -> None:
         self._settings = settings
         self._registry = registry
@@ -49,16 +62,24 @@ class Retrainer:
         self._load = load_klines
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._state_path = state_path
+        self._started_ms = clock.now_ms()
+        self._tried: set[str] = set()
+        self._check_s = check_s
         self.last_run_ms: int | None = None
         self.next_run_ms: int | None = None
         self.last_results: list[dict[str, Any]] = []
 
-    async def run_once(self) -> list[Job]:
-        """One round: a challenger per live model, run in turn; returns the finished jobs."""
+    async def run_once(self, only: set[str] | None = None) -> list[Job]:
+        """One round: a challenger per live model (or per slot in ``only``), in turn; returns the finished jobs."""
         self.last_run_ms = self._clock.now_ms()
+        if only is None and self._state_path is not None:
+            self._state_path.write_text(json.dumps({"last_run_ms": self.last_run_ms}) + "\n")
         done: list[Job] = []
         results: list[dict[str, Any]] = []
         for key, model_id in sorted(self._registry.live().items()):
+            if only is not None and key not in only:
+                continue
             current = self._registry.get(model_id)
             horizon = Interval(current.horizon)
             name = self._settings.default_models.get(current.horizon, current.model)
@@ -100,13 +121,38 @@ class Retrainer:
         if self._settings.retrain_every_ms > 0:
             self._task = asyncio.create_task(self._forever(), name="retrainer")
 
+    def _due_ms(self) -> int:
+        """When the next full round is due: one period after the last (kept across restarts)."""
+        last = self.last_run_ms
+        if last is None and self._state_path is not None and self._state_path.is_file():
+            last = int(json.loads(self._state_path.read_text()).get("last_run_ms", 0)) or None
+        if last is None:
+            last = self._started_ms
+        return last + self._settings.retrain_every_ms
+
+    def _expired_slots(self) -> set[str]:
+        """Live slots whose model has expired and has not been retrained for since."""
+        now = self._clock.now_ms()
+        out = set()
+        for key, model_id in self._registry.live().items():
+            if model_id not in self._tried and self._registry.get(model_id).expired(now):
+                out.add(key)
+                self._tried.add(model_id)
+        return out
+
     async def _forever(self) -> None:
-        every = self._settings.retrain_every_ms
+        # Wake at least every check_s: a round is due by the wall clock (a restart does not reset
+        # the period), and an expired live model is retrained at once rather than at the next round.
         while True:
-            self.next_run_ms = self._clock.now_ms() + every
-            await asyncio.sleep(every / 1000)
+            self.next_run_ms = self._due_ms()
+            wait_ms = self.next_run_ms - self._clock.now_ms()
+            if wait_ms > 0:
+                await asyncio.sleep(min(wait_ms / 1000, self._check_s))
             try:
-                await self.run_once()
+                if self._clock.now_ms() >= self.next_run_ms:
+                    await self.run_once()
+                elif expired := self._expired_slots():
+                    await self.run_once(only=expired)
             except Exception:  # one bad round must not end periodic retraining
                 log.exception("retraining round failed")
 

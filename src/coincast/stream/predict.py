@@ -41,7 +41,7 @@ from coincast.train.frames import horizon_frames
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, dict[str, object]], None]
-MIN_BARS = 3
+MIN_BARS = 2  # horizon_frames infers the bar length from two consecutive bars
 
 
 def candles_to_klines(candles: Sequence[Candle]) -> pd.DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -167,4 +168,46 @@ async def test_retraining_replaces_an_expired_model(tmp_path: Path) -> None:
     r = Retrainer(ModelSettings(default_models={"1h": "persistence"}, validation_folds=2), reg, runner, load, clock)
     [job] = await r.run_once()
     assert job.promoted and "expired" in r.last_results[0]["decision"]["reason"]
+    await runner.stop()
+
+
+async def test_scheduler_runs_when_due_by_the_wall_clock_and_retrains_expired_models_at_once(tmp_path: Path) -> None:
+    clock = ManualClock(T0)
+    reg = FileModelRegistry(tmp_path, clock)
+    trending = make_klines(500, drift=0.004, vol=0.004, seed=3)
+    live = train_model(
+        TrainRequest("BTCUSDT", Interval.H1, "drift", folds=2, promote="always", expiry_ms=10_000),
+        trending,
+        reg,
+        lambda e, f: None,
+        clock=clock,
+    ).version
+
+    async def load(symbol: str, interval: Interval) -> pd.DataFrame:
+        return trending
+
+    runner = JobRunner(reg, None, clock)
+    state = tmp_path / "retrain.json"
+    settings = ModelSettings(default_models={"1h": "persistence"}, validation_folds=2, retrain_every="1d")
+    sched = Retrainer(settings, reg, runner, load, clock, state, check_s=0.01)
+    sched.start()
+    async with asyncio.timeout(10):
+        while sched.next_run_ms is None:  # the loop has looked at the clock once
+            await asyncio.sleep(0.01)
+    assert sched.next_run_ms == T0 + 86_400_000
+    assert sched.last_run_ms is None and reg.live() == {"BTCUSDT/1h": live.id}  # nothing due, nothing expired
+    clock.advance(10_000)  # the live model expires: it is retrained without waiting for the daily round
+    async with asyncio.timeout(30):
+        while not sched.last_results:
+            await asyncio.sleep(0.01)
+    assert reg.live() != {"BTCUSDT/1h": live.id}
+    assert "expired" in sched.last_results[0]["decision"]["reason"] and not state.exists()
+    clock.advance(86_400_000)  # the daily round is due
+    async with asyncio.timeout(30):
+        while not state.exists():
+            await asyncio.sleep(0.01)
+    await sched.stop()
+    assert json.loads(state.read_text())["last_run_ms"] == T0 + 10_000 + 86_400_000
+    restarted = Retrainer(settings, reg, runner, load, clock, state)
+    assert restarted._due_ms() == T0 + 10_000 + 2 * 86_400_000  # a restart keeps the period
     await runner.stop()

@@ -20,7 +20,7 @@ from coincast.jobs.service import ModelService
 from coincast.jobs.train import TrainRequest
 from coincast.registry.base import ModelVersion, live_key
 from coincast.registry.track import track_record
-from coincast.stream.predict import expiry_reason, forecast_at, forecast_path
+from coincast.stream.predict import MIN_BARS, expiry_reason, forecast_at, forecast_path
 from coincast.train.forecasters.core import ReturnForecaster
 
 API_KEY_ENV = "COINCAST_API__API_KEY"
@@ -163,7 +163,7 @@ def models_router(service: ModelService) -> APIRouter:
         bars = await service.store.history(sym, iv, start_ms=0, end_ms=start_ms - iv.ms, limit=s.models.history_bars)
         while bars and (bars[-1].open_ms + iv.ms) % hz.ms:
             bars.pop()
-        if len(bars) < 3:
+        if len(bars) < MIN_BARS:
             raise InvalidRequest(f"too few closed {iv.value} candles of {sym} before start to forecast from")
         pred = await asyncio.to_thread(forecast_at, model, version, bars, bars[-1].open_ms, now)
         if pred is None:
