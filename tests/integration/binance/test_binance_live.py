@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 import pytest
@@ -70,8 +72,9 @@ async def test_normal_flow_delivers_every_trade_once(fake: FakeBinance, make_sou
         await col.stop()
 
 
-async def test_drop_mid_stream_reconnects_and_repairs_the_gap(fake: FakeBinance, make_source) -> None:
-    src, _ = make_source()
+@pytest.mark.parametrize("stream", ["aggTrade", "trade"])
+async def test_drop_mid_stream_reconnects_and_repairs_the_gap(fake: FakeBinance, make_source, stream: str) -> None:
+    src, sink = make_source(replace(FAST, stream=stream))
     col = Collector(src)
     try:
         await col.wait_for(lambda: len(col.ids("BTCUSDT")) >= 400)
@@ -89,7 +92,9 @@ async def test_drop_mid_stream_reconnects_and_repairs_the_gap(fake: FakeBinance,
             assert_frame_equal(minute_candles(col.batches, s), truth_candles(fake, s), rel_tol=1e-12)
         assert src.health.reconnects >= 1
         assert src.health.gaps >= 1 and src.health.gaps_repaired >= 1
-        assert any(p == "/api/v3/aggTrades" for p, _ in fake.rest_log)
+        endpoint = "/api/v3/aggTrades" if stream == "aggTrade" else "/api/v3/historicalTrades"
+        assert any(p == endpoint for p, _ in fake.rest_log)
+        assert sink.items == []
         await col.wait_for(lambda: src.watermark_ms() > held, 5)  # released once repaired
     finally:
         await col.stop()
@@ -112,8 +117,6 @@ async def test_refused_connections_back_off_then_recover(fake: FakeBinance, make
 
 
 async def test_silent_server_trips_the_watchdog(fake: FakeBinance, make_source) -> None:
-    from dataclasses import replace
-
     fake.silent = True
     src, _ = make_source(replace(FAST, stale_after_s=0.3))
     col = Collector(src)

@@ -23,12 +23,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Self
 
-import numpy as np
 from prometheus_client import Counter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
-from coincast.domain import Candle, Clock, DeadLetter, MalformedMessage, TradeBatch, TransientError
+from coincast.domain import Candle, Clock, ConfigError, DeadLetter, MalformedMessage, TradeBatch, TransientError
 from coincast.sources.base import DeadLetterSink, SourceHealth
+from coincast.sources.binance.batcher import KlineCrossCheck, TradeBuffer
 from coincast.sources.binance.gaps import IdTracker
 from coincast.sources.binance.repair import RepairFailed, refill, rows_batch
 from coincast.sources.binance.rest import BinanceRest, TradePage
@@ -65,19 +65,10 @@ class BinanceOptions:
     backoff_max_s: float = 30.0
     backoff_jitter_s: float = 0.5
     connect_timeout_s: float = 10.0
-    repair_attempts: int = 5
+    repair_attempts: int = 3
     repair_max_pages: int = 500
     queue_size: int = 1024
     batch_max: int = 2000
-
-
-@dataclass(slots=True)
-class _Buffer:
-    ids: list[int]
-    times: list[int]
-    prices: list[float]
-    qtys: list[float]
-    makers: list[bool]
 
 
 class BinanceSource:
@@ -97,7 +88,13 @@ class BinanceSource:
     ) -> None:
         self.options = options or BinanceOptions()
         if self.options.stream not in ("aggTrade", "trade"):
-            raise ValueError(f"stream {self.options.stream!r}: expected aggTrade or trade")
+            raise ConfigError(f"binance stream {self.options.stream!r}: expected aggTrade or trade")
+        n_streams = len(set(symbols)) * (1 + len(self.options.extra))
+        if n_streams > MAX_STREAMS_PER_CONNECTION:
+            raise ConfigError(
+                f"{len(set(symbols))} symbols x {1 + len(self.options.extra)} streams = {n_streams}: Binance "
+                f"allows {MAX_STREAMS_PER_CONNECTION} streams per connection; use fewer symbols or extra streams"
+            )
         self.health = SourceHealth(name=self.name)
         self.book: dict[str, BookTop] = {}
         self.klines: dict[str, Candle] = {}
@@ -107,9 +104,10 @@ class BinanceSource:
         self._dead = dead_letters
         self._clock = clock
         self._queue: asyncio.Queue[TradeBatch | BaseException | None] = asyncio.Queue(self.options.queue_size)
-        self._buffers: dict[str, _Buffer] = {}
+        self._buffer = TradeBuffer()
+        self._check = KlineCrossCheck()
+        self._seen: dict[str, int] = {}
         self._trackers: dict[str, IdTracker] = {}
-        self._minute_volume: dict[tuple[str, int], float] = {}
         self._conns: list[Connection] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._repairs = 0
@@ -265,7 +263,7 @@ class BinanceSource:
             opened_ms=self._clock.now_ms(),
             on_frame=self._on_frame,
             flush=self._flush,
-            has_pending=lambda: bool(self._buffers),
+            has_pending=lambda: bool(self._buffer),
             stale_after_s=self.options.stale_after_s,
         )
 
@@ -288,6 +286,7 @@ class BinanceSource:
                 done, _ = await asyncio.wait({reader}, timeout=self.options.tick_s)
                 if done:
                     reader.result()  # always raises ConnectionLost
+                self._report_stale_streams()
                 if self._clock.now_ms() - conn.opened_ms >= self.options.rotate_after_s * 1000:
                     conn, reader = await self._rotate(conn, reader)
         except ConnectionLost as exc:
@@ -333,6 +332,21 @@ class BinanceSource:
         self.health.detail["rotations"] = str(self.rotations)
         self.health.detail["connection"] = str(new.number)
         return new, reader
+
+    def stale_streams(self) -> list[str]:
+        """Streams silent for ``stale_after_s`` while their connection delivers other data.
+
+        Reported in ``health.detail['stale_streams']``; a quiet symbol can be legitimately silent,
+        so only a silent *connection* triggers a reconnect.
+        """
+        now = self._clock.now_ms()
+        limit = self.options.stale_after_s * 1000
+        last = {st: self._seen.get(st, c.opened_ms) for c in self._conns for st in c.streams}
+        return sorted(st for st, t in last.items() if now - t > limit)
+
+    def _report_stale_streams(self) -> None:
+        stale = self.stale_streams()
+        self.health.detail["stale_streams"] = ",".join(stale[:20]) + (" ..." if len(stale) > 20 else "")
 
     def _went_up(self, conn: Connection) -> None:
         # Whatever happened while we were away: resume every known symbol from its last id. The
@@ -383,12 +397,12 @@ class BinanceSource:
             )
             return
         conn.mark_data(now)
+        self._seen[_stream_name(symbol, msg, self.options.stream)] = now
         self.health.stale_since_ms = 0
         self.health.messages += 1
         self.health.last_message_ms = now
         if isinstance(msg, TradeRow):
-            self._buffer(msg)
-            if len(self._buffers[symbol].ids) >= self.options.batch_max:
+            if self._buffer.add(msg) >= self.options.batch_max:
                 await self._flush()
         elif isinstance(msg, Candle):
             await self._flush()  # count the trades before the kline that closes their minute
@@ -403,29 +417,8 @@ class BinanceSource:
         self.health.detail["dead_letters"] = str(self.dead_letter_count)
         DEAD_LETTERS.labels(reason.split(":", 1)[0][:40]).inc()
 
-    def _buffer(self, t: TradeRow) -> None:
-        buf = self._buffers.get(t.symbol)
-        if buf is None:
-            buf = self._buffers[t.symbol] = _Buffer([], [], [], [], [])
-        buf.ids.append(t.trade_id)
-        buf.times.append(t.event_ms)
-        buf.prices.append(t.price)
-        buf.qtys.append(t.qty)
-        buf.makers.append(t.is_buyer_maker)
-
     async def _flush(self) -> None:
-        buffers, self._buffers = self._buffers, {}
-        now = self._clock.now_ms()
-        for symbol, b in buffers.items():
-            batch = TradeBatch(
-                symbol,
-                np.array(b.ids, np.int64),
-                np.array(b.times, np.int64),
-                np.array(b.prices, np.float64),
-                np.array(b.qtys, np.float64),
-                np.array(b.makers, np.bool_),
-                now,
-            )
+        for batch in self._buffer.drain(self._clock.now_ms()):
             await self._deliver(batch)
 
     async def _deliver(self, batch: TradeBatch) -> None:
@@ -440,24 +433,14 @@ class BinanceSource:
             self.health.detail["duplicates"] = str(self.duplicates)
             batch = batch.take(mask)
         if len(batch):
-            minutes = batch.event_ms // 60_000
-            for minute in np.unique(minutes):
-                key = (batch.symbol, int(minute))
-                self._minute_volume[key] = self._minute_volume.get(key, 0.0) + float(batch.qty[minutes == minute].sum())
+            self._check.record(batch)
             await self._queue.put(batch)
 
     def _cross_check(self, kline: Candle) -> None:
-        """Count closed 1m klines whose volume differs from the trades we delivered."""
         self.klines[kline.symbol] = kline
-        if not kline.closed or kline.interval.ms != 60_000:
-            return
-        ours = self._minute_volume.pop((kline.symbol, kline.open_ms // 60_000), 0.0)
-        if abs(ours - kline.volume) > 1e-9 * max(1.0, kline.volume):
-            self.kline_mismatches += 1
+        if self._check.check(kline) is False:
+            self.kline_mismatches = self._check.mismatches
             self.health.detail["kline_mismatches"] = str(self.kline_mismatches)
-        minute = kline.open_ms // 60_000
-        for key in [k for k in self._minute_volume if k[0] == kline.symbol and k[1] < minute]:
-            del self._minute_volume[key]
 
     # --- gap repair -------------------------------------------------------------------------
 
@@ -521,3 +504,14 @@ class BinanceSource:
         else:
             self.health.gaps_repaired += 1
             GAPS_REPAIRED.labels(symbol).inc()
+
+
+def _stream_name(symbol: str, msg: object, trade_stream: str) -> str:
+    low = symbol.lower()
+    if isinstance(msg, TradeRow):
+        return f"{low}@{trade_stream}"
+    if isinstance(msg, Candle):
+        return f"{low}@kline_{msg.interval.value}"
+    if isinstance(msg, BookTop):
+        return f"{low}@bookTicker"
+    return f"{low}@depth"
