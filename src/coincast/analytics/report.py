@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +50,18 @@ class AnalyticsReport:
             "weights": self.weights,
         }
 
+    def to_records(self) -> dict[str, list[dict[str, object]]]:
+        """Every table as JSON-ready records (timestamps as ISO 8601 strings, NaN as None)."""
+        out: dict[str, list[dict[str, object]]] = {}
+        for name, table in self.tables().items():
+            frame = table.copy()
+            for col in frame.columns:
+                if isinstance(frame[col].dtype, pd.DatetimeTZDtype):
+                    frame[col] = frame[col].map(lambda t: t.isoformat())
+            frame = frame.astype(object).where(frame.notna(), None)
+            out[name] = [{str(k): _plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+        return out
+
     def to_csv(self, target: str | Path) -> list[Path]:
         """Write every table as CSV and return the paths.
 
@@ -72,6 +84,13 @@ class AnalyticsReport:
             table.to_csv(path, index=False)
             written.append(path)
         return written
+
+
+def _plain(value: object) -> object:
+    """numpy scalars as Python numbers (for JSON)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def period_start(end: pd.Timestamp, period: str) -> pd.Timestamp | None:
@@ -170,6 +189,7 @@ def build_report(
     period: str = "all",
     symbols: Sequence[str] | None = None,
     risk_free: float = 0.0,
+    on_symbol: Callable[[str], None] | None = None,
 ) -> AnalyticsReport:
     """All analytics tables for the trailing ``period`` of ``klines``.
 
@@ -179,6 +199,7 @@ def build_report(
             last candle.
         symbols: restrict to these symbols.
         risk_free: annual risk-free rate for Sharpe, Sortino and the max-Sharpe portfolio.
+        on_symbol: called with each symbol when its statistics are done (progress bars).
 
     Raises:
         InvalidRequest: bad schema, unknown period or symbols, no data in the period.
@@ -196,9 +217,11 @@ def build_report(
         raise InvalidRequest(f"no candles in the period {period!r}")
     notes: list[str] = []
     daily = daily_closes(frame)
-    rows = [
-        _coin_row(str(sym), group, daily[sym].dropna(), risk_free) for sym, group in frame.groupby("symbol", sort=True)
-    ]
+    rows = []
+    for sym, group in frame.groupby("symbol", sort=True):
+        rows.append(_coin_row(str(sym), group, daily[sym].dropna(), risk_free))
+        if on_symbol is not None:
+            on_symbol(str(sym))
     summary = pd.DataFrame(rows)
     returns = daily.pct_change(fill_method=None).iloc[1:]
     correlation = returns.corr(min_periods=3)

@@ -179,10 +179,13 @@ def analytics(
     Example: coincast analytics --data klines_1h.parquet --period 1y --csv analytics/
     """
     import pandas as pd
+    from tqdm import tqdm
 
     from coincast.analytics import build_report
 
-    report = build_report(load_klines(data, lake, interval, _symbols(symbols)), period=period, risk_free=risk_free)
+    klines = load_klines(data, lake, interval, _symbols(symbols))
+    with tqdm(total=klines["symbol"].nunique(), unit="symbol", desc="analytics", disable=None) as bar:
+        report = build_report(klines, period=period, risk_free=risk_free, on_symbol=lambda _s: bar.update())
     cols = [
         "symbol",
         "last_price",

@@ -173,15 +173,17 @@ def profile_spark(sdf: SparkFrame) -> DataProfile:
 
     optional = [c for c in OPTIONAL_COLUMNS if c in sdf.columns]
     aggs = [sf.count(sf.lit(1)).alias("rows"), sf.countDistinct("symbol", "open_time").alias("keys")]
-    aggs += [sf.sum(sf.col(c).isNull().cast("long")).alias(f"null_{c}") for c in (*optional, "close")]
+    prices = ("open", "high", "low", "close", "volume")
+    aggs += [sf.sum(sf.col(c).isNull().cast("long")).alias(f"null_{c}") for c in (*optional, *prices)]
     aggs.append(sf.max((sf.col("symbol") == MARKET_SYMBOL).cast("int")).alias("market"))
     row = sdf.agg(*aggs).collect()[0]
     if not row["rows"]:
         raise InvalidRequest("klines have no rows")
     if row["keys"] != row["rows"]:
         raise InvalidRequest(f"duplicate klines rows: {row['rows'] - row['keys']} repeated (symbol, open_time)")
-    if row["null_close"]:
-        raise InvalidRequest("klines column close has null values")
+    bad = [c for c in prices if row[f"null_{c}"]]
+    if bad:
+        raise InvalidRequest(f"klines columns {', '.join(bad)} have null values")
     step = sf.col("open_time").cast("long") - sf.lag(sf.col("open_time").cast("long")).over(
         Window.partitionBy("symbol").orderBy("open_time")
     )

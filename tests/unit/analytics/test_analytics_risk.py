@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -115,6 +116,11 @@ def test_report_by_hand(tmp_path: Path) -> None:
     assert sorted(p.name for p in written) == sorted(f"{t}.csv" for t in report.tables())
     back = pd.read_csv(tmp_path / "out" / "summary.csv")
     assert list(back["symbol"]) == ["BTCUSDT", "ETHUSDT"]
+    records = report.to_records()
+    json.dumps(records)  # serialisable as is
+    btc_rec = records["summary"][0]
+    assert btc_rec["symbol"] == "BTCUSDT" and btc_rec["drawdown_peak"] == "2024-01-03T00:00:00+00:00"
+    assert btc_rec["max_drawdown"] == pytest.approx(-0.5) and type(btc_rec["candles"]) is int
     one = report.to_csv(tmp_path / "report.csv")
     assert one[0] == tmp_path / "report.csv" and (tmp_path / "report_weights.csv").exists()
 
