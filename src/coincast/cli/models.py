@@ -67,6 +67,10 @@ def train(
     ] = "never",
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     level: Annotated[float, typer.Option("--level", help="Nominal interval coverage.")] = 0.9,
+    pipeline: Annotated[
+        bool,
+        typer.Option("--pipeline-features/--core-features", help="Add the batch-layer indicator features."),
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Train a model, validate it walk-forward and register it (promote with `coincast models promote`).
@@ -108,6 +112,7 @@ def train(
         train_start_ms=parse_time_ms(train_start, "--train-start") if train_start else None,
         train_end_ms=parse_time_ms(train_end, "--train-end") if train_end else None,
         expiry_ms=settings.models.expiry_ms,
+        feature_set="core+pipeline" if pipeline else "core",
     )
     klines = read_klines(path, request.symbol)
     bar = tqdm(

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from coincast.domain import Clock, Interval, InvalidRequest, SystemClock, UnknownSymbol
+from coincast.domain import Clock, Interval, InvalidRequest, InvalidTimeRange, SystemClock, UnknownSymbol
 from coincast.registry.base import ModelRegistry, ModelVersion
 from coincast.registry.files import code_version
 from coincast.train.features import pipeline_features
@@ -164,6 +164,10 @@ def _ms(times: pd.Series) -> np.ndarray:
     return np.asarray(times.astype("datetime64[ms, UTC]").astype("int64").to_numpy())
 
 
+def _iso(ms: int) -> str:
+    return str(pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
 def _finite(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
@@ -197,12 +201,15 @@ def _train(
     h = request.horizon.ms
     bars = check_klines(klines)
     bars = bars[bars["symbol"] == request.symbol]
+    if bars.empty:
+        raise UnknownSymbol(f"no {request.symbol} bars in the training data")
+    covers = f"the data covers {_iso(int(bars['open_ms'].iloc[0]))} .. {_iso(int(bars['open_ms'].iloc[-1]))}"
     if request.train_start_ms is not None:
         bars = bars[bars["open_ms"] >= request.train_start_ms]
     if request.train_end_ms is not None:
         bars = bars[bars["open_ms"] <= request.train_end_ms]  # nothing after the window is read
     if bars.empty:
-        raise UnknownSymbol(f"no bars for {request.symbol} in the training window")
+        raise InvalidTimeRange(f"no {request.symbol} bars in the training window; {covers}")
     interval = interval_of(bars)
     frame = build_frame(bars.drop(columns="open_ms"), request.symbol, request.horizon, request.feature_set)
     cuts = fold_cuts(frame, request.folds, request.val_fraction, h)

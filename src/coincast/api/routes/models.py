@@ -55,6 +55,7 @@ class TrainBody(BaseModel):
     folds: int | None = Field(None, ge=1, le=50, description="walk-forward validation windows")
     level: float = Field(0.9, gt=0, lt=1, description="nominal coverage of the interval")
     seed: int = 0
+    features: Literal["core", "core+pipeline"] = Field("core", description="add the batch-layer indicators")
 
 
 class PredictBody(BaseModel):
@@ -195,6 +196,7 @@ def models_router(service: ModelService) -> APIRouter:
             level=body.level,
             promote=body.promote,
             expiry_ms=s.models.expiry_ms,
+            feature_set=body.features,
         )
         job = await service.submit(request)
         return {**job.as_dict(events=False), "status_url": f"/api/v1/train/{job.id}"}
