@@ -11,7 +11,7 @@ import numpy as np
 import orjson
 import polars as pl
 import pytest
-from tests.fakes.binance_server import ERR_418, ERR_429, FakeBinance, kline_rows
+from tests.fakes.binance_server import ERR_418, ERR_429, FakeBinance, Market, kline_rows
 from tests.fakes.collect import FAST, Collector, ListSink
 
 from coincast.domain import Interval, InvalidRequest, ManualClock, SystemClock
@@ -179,3 +179,24 @@ async def test_rest_pauses_near_the_weight_limit(fake: FakeBinance) -> None:
         assert slept and slept[0] == pytest.approx(15.0)
     finally:
         await rest.close()
+
+
+async def test_sparse_ids_are_reported_not_chased_forever(shared_data: Path) -> None:
+    """A server whose aggregate ids skip numbers (a sampled recording): every skip looks like a gap,
+    REST cannot fill it, and the source must release the watermark with few requests."""
+    market = Market.from_parquet(shared_data / "trades_btcusdt.parquet", "BTCUSDT", start_ms=time.time_ns() // 10**6)
+    market.ids = market.ids * 2  # every other id is missing for good
+    async with FakeBinance(shared_data / "binance_fixtures", [market]) as fake:
+        clock = SystemClock()
+        rest = BinanceRest.from_url(fake.rest_url, clock=clock)
+        src = BinanceSource(fake.ws_url, rest, ["BTCUSDT"], dead_letters=ListSink(), clock=clock, options=FAST)
+        col = Collector(src)
+        try:
+            await col.wait_for(lambda: fake.done and len(col.ids("BTCUSDT")) == len(market))
+            await col.wait_for(lambda: src.watermark_ms() > 0 and not src._workers, 10)
+            assert np.array_equal(np.sort(col.ids("BTCUSDT")), market.ids)
+            assert src.health.gaps >= 1000 and int(src.health.detail["gaps_unrepaired"]) >= 1
+            assert len(fake.rest_log) < 200  # gaps are fetched together, not one request each
+            assert src.watermark_ms() >= time.time_ns() // 10**6 - 5_000
+        finally:
+            await col.stop()

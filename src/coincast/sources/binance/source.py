@@ -111,6 +111,8 @@ class BinanceSource:
         self._conns: list[Connection] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._repairs = 0
+        self._workers: set[str] = set()
+        self._tail_pending: set[str] = set()
         self._down = 1  # connections not (yet) live; watermark holds while > 0
         self._hold_ms = 0
         self._last_wm = 0
@@ -353,10 +355,11 @@ class BinanceSource:
         # repairs are counted before the watermark is released, so it never runs ahead of them.
         for symbol, tracker in self._trackers.items():
             if tracker.high is not None:
-                self._start_repair(symbol, tracker.high + 1, None)
+                self._start_repair(symbol, tail=True)
         self._down = 0
         self.health.connected = True
         self.health.detail["connection"] = str(conn.number)
+        self.health.detail["backoff_s"] = "0"
 
     def _went_down(self, conn: Connection, exc: ConnectionLost) -> None:
         if self._down == 0:
@@ -424,10 +427,10 @@ class BinanceSource:
     async def _deliver(self, batch: TradeBatch) -> None:
         tracker = self._trackers.setdefault(batch.symbol, IdTracker())
         mask, gaps = tracker.accept(batch.trade_id)
-        for lo, hi in gaps:
-            self.health.gaps += 1
-            GAPS.labels(batch.symbol).inc()
-            self._start_repair(batch.symbol, lo, hi)
+        for _ in gaps:
+            self._count_gap(batch.symbol, found=True, repaired=False)
+        if gaps:
+            self._start_repair(batch.symbol)
         if not mask.all():
             self.duplicates += int((~mask).sum())
             self.health.detail["duplicates"] = str(self.duplicates)
@@ -455,22 +458,62 @@ class BinanceSource:
             return await self._rest.agg_trades(symbol, from_id=from_id, on_bad=bad)
         return await self._rest.historical_trades(symbol, from_id=from_id, on_bad=bad)
 
-    def _start_repair(self, symbol: str, lo: int, hi: int | None) -> None:
-        self._repairs += 1  # synchronously: the watermark holds from this instant
-        self._spawn(self._repair(symbol, lo, hi))
+    def _start_repair(self, symbol: str, *, tail: bool = False) -> None:
+        """Make sure the symbol's repair worker runs (one per symbol, so requests stay few).
 
-    async def _repair(self, symbol: str, lo: int, hi: int | None) -> None:
-        """Fetch ids ``lo..hi`` (``hi`` None: up to the present) over REST and deliver them.
-
-        ``_repairs`` was incremented by :meth:`_start_repair`; it is decremented here.
+        ``tail``: also resume from the last delivered id up to the present (after a reconnect).
+        Counted in ``_repairs`` synchronously: the watermark holds from this instant.
         """
+        if tail:
+            self._tail_pending.add(symbol)
+        if symbol in self._workers:
+            return
+        self._workers.add(symbol)
+        self._repairs += 1
+        self._spawn(self._repair_worker(symbol))
+
+    async def _repair_worker(self, symbol: str) -> None:
+        tracker = self._trackers[symbol]
+        try:
+            while not self._closed:
+                if symbol in self._tail_pending:
+                    self._tail_pending.discard(symbol)
+                    assert tracker.high is not None
+                    got = await self._refill(symbol, tracker.high + 1, None)
+                    if got:
+                        self._count_gap(symbol, found=True, repaired=True)
+                    continue
+                if not tracker.missing:
+                    return
+                # every open gap in one pass: a page of 1000 ids often covers several small ones
+                lo, hi = tracker.missing[0][0], tracker.missing[-1][1]
+                before = list(tracker.missing)
+                await self._refill(symbol, lo, hi)
+                for a, b in before:
+                    if tracker.is_missing(a, b):
+                        lost = tracker.forget(a, b)
+                        self.health.detail["gaps_unrepaired"] = str(int(self.health.detail["gaps_unrepaired"]) + 1)
+                        self.health.last_error = f"gap {symbol} ids {a}..{b}: {lost} trades not available over REST"
+                    else:
+                        self._count_gap(symbol, found=False, repaired=True)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # a 418 ban or a bug: stop the stream loudly
+            self.health.last_error = f"gap repair {symbol}: {type(exc).__name__}: {exc}"
+            await self._queue.put(exc)
+        finally:
+            self._workers.discard(symbol)
+            self._repairs -= 1
+
+    async def _refill(self, symbol: str, lo: int, hi: int | None) -> int:
+        """Fetch ids ``lo..hi`` (``hi`` None: up to the present) over REST and deliver them."""
         tracker = self._trackers[symbol]
 
         async def deliver(rows: list[TradeRow]) -> None:
             await self._deliver(rows_batch(symbol, rows, self._clock.now_ms()))
 
         try:
-            got = await refill(
+            return await refill(
                 lambda cursor: self._fetch(symbol, cursor),
                 deliver,
                 lo,
@@ -480,28 +523,14 @@ class BinanceSource:
                 max_pages=self.options.repair_max_pages,
             )
         except RepairFailed as exc:
-            got = exc.got
             self.health.last_error = f"gap repair {symbol}: {exc}"
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # a 418 ban or a bug: stop the stream loudly
-            self.health.last_error = f"gap repair {symbol}: {type(exc).__name__}: {exc}"
-            await self._queue.put(exc)
-            return
-        finally:
-            self._repairs -= 1
-        if hi is None:
-            if got:
-                self.health.gaps += 1
-                self.health.gaps_repaired += 1
-                GAPS.labels(symbol).inc()
-                GAPS_REPAIRED.labels(symbol).inc()
-            return
-        if tracker.is_missing(lo, hi):
-            lost = tracker.forget(lo, hi)
-            self.health.detail["gaps_unrepaired"] = str(int(self.health.detail["gaps_unrepaired"]) + 1)
-            self.health.last_error = f"gap {symbol} ids {lo}..{hi}: {lost} trades not available over REST"
-        else:
+            return exc.got
+
+    def _count_gap(self, symbol: str, *, found: bool, repaired: bool) -> None:
+        if found:
+            self.health.gaps += 1
+            GAPS.labels(symbol).inc()
+        if repaired:
             self.health.gaps_repaired += 1
             GAPS_REPAIRED.labels(symbol).inc()
 
