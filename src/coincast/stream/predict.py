@@ -119,32 +119,6 @@ def forecast_many(
     return out
 
 
-def forecast_path(prediction: LivePrediction, steps: int, horizon_ms: int) -> list[dict[str, Any]]:
-    """``steps`` horizons ahead from one forecast, assuming independent steps.
-
-    The mean log return adds up (``k * mu``) and the interval's log half-widths grow with
-    ``sqrt(k)`` (a random walk's spread), so step 1 is the model's own forecast and interval.
-    """
-    o = prediction.origin_price
-    mu = math.log(prediction.predicted_price / o)
-    up = math.log(prediction.upper / prediction.predicted_price)
-    down = math.log(prediction.predicted_price / prediction.lower)
-    out = []
-    for k in range(1, steps + 1):
-        centre = o * math.exp(k * mu)
-        out.append(
-            {
-                "step": k,
-                "target_ms": prediction.origin_ms + k * horizon_ms,
-                "target_time": _iso(prediction.origin_ms + k * horizon_ms),
-                "predicted_price": centre,
-                "lower": centre * math.exp(-down * math.sqrt(k)),
-                "upper": centre * math.exp(up * math.sqrt(k)),
-            }
-        )
-    return out
-
-
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 

@@ -14,7 +14,7 @@ from coincast.jobs.train import TrainRequest, train_model
 from coincast.registry.files import FileModelRegistry
 from coincast.store.duckdb import DuckDBStore
 from coincast.stream.candles import CandleUpdate
-from coincast.stream.predict import LivePredictor, forecast_path
+from coincast.stream.predict import LivePredictor
 
 M = 60_000
 
@@ -117,6 +117,7 @@ def _fields(c: Candle) -> dict[str, object]:
 
 
 def test_forecast_path_widens_with_the_square_root_of_steps() -> None:
+    from coincast.api.routes.models import forecast_path
     from coincast.store.predictions import LivePrediction
 
     p = LivePrediction(

@@ -90,6 +90,8 @@ async def test_train_status_list_promote_and_clear_errors(client: httpx.AsyncCli
     events = [e["event"] for e in job["events"]]
     assert events == ["epoch"] * 3 + ["metrics", "done"] and job["progress"] == 100.0
     model_id = job["model_id"]
+    jobs = (await client.get("/api/v1/train")).json()["jobs"]
+    assert [j["job_id"] for j in jobs] == [job_id] and "events" not in jobs[0]
     listed = (await client.get("/api/v1/models", params={"symbol": "btcusdt"})).json()
     assert [m["id"] for m in listed["models"]] == [model_id] and listed["models"][0]["live"] is False
     r = await client.post(f"/api/v1/models/{model_id}/promote", headers=key)

@@ -9,7 +9,9 @@ errors are :class:`~coincast.domain.InvalidRequest` subclasses the app maps to a
 from __future__ import annotations
 
 import asyncio
+import math
 import secrets
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
@@ -20,7 +22,8 @@ from coincast.jobs.service import ModelService
 from coincast.jobs.train import TrainRequest
 from coincast.registry.base import ModelVersion, live_key
 from coincast.registry.track import track_record
-from coincast.stream.predict import MIN_BARS, expiry_reason, forecast_at, forecast_path
+from coincast.store.predictions import LivePrediction
+from coincast.stream.predict import MIN_BARS, expiry_reason, forecast_at
 from coincast.train.forecasters.core import ReturnForecaster
 
 API_KEY_ENV = "COINCAST_API__API_KEY"
@@ -201,6 +204,10 @@ def models_router(service: ModelService) -> APIRouter:
         job = await service.submit(request)
         return {**job.as_dict(events=False), "status_url": f"/api/v1/train/{job.id}"}
 
+    @router.get("/api/v1/train", tags=["training"])
+    async def train_jobs() -> dict[str, Any]:
+        return {"jobs": [j.as_dict(events=False) for j in reversed(service.jobs.jobs())]}
+
     @router.get("/api/v1/train/{job_id}", tags=["training"])
     async def train_status(job_id: str) -> dict[str, Any]:
         return service.jobs.get(job_id).as_dict()
@@ -223,3 +230,33 @@ def models_router(service: ModelService) -> APIRouter:
         return {**version_dict(v, service.registry.live()), "promoted": True}
 
     return router
+
+
+def forecast_path(prediction: LivePrediction, steps: int, horizon_ms: int) -> list[dict[str, Any]]:
+    """``steps`` horizons ahead from one forecast, assuming independent steps.
+
+    The mean log return adds up (``k * mu``) and the interval's log half-widths grow with
+    ``sqrt(k)`` (a random walk's spread), so step 1 is the model's own forecast and interval.
+    """
+    o = prediction.origin_price
+    mu = math.log(prediction.predicted_price / o)
+    up = math.log(prediction.upper / prediction.predicted_price)
+    down = math.log(prediction.predicted_price / prediction.lower)
+    out = []
+    for k in range(1, steps + 1):
+        centre = o * math.exp(k * mu)
+        out.append(
+            {
+                "step": k,
+                "target_ms": prediction.origin_ms + k * horizon_ms,
+                "target_time": _iso(prediction.origin_ms + k * horizon_ms),
+                "predicted_price": centre,
+                "lower": centre * math.exp(-down * math.sqrt(k)),
+                "upper": centre * math.exp(up * math.sqrt(k)),
+            }
+        )
+    return out
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
