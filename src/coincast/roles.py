@@ -22,12 +22,13 @@ from prometheus_client import start_http_server
 from coincast.api.app import Services
 from coincast.api.ws import Hub
 from coincast.bus.base import TOPIC_CANDLES, TOPIC_TRADES, Bus
-from coincast.domain import Candle, Clock, SystemClock, TradeBatch
+from coincast.domain import Candle, Clock, SystemClock
 from coincast.settings import Settings
 from coincast.sources.base import SourceHealth
 from coincast.stream.candles import CandleAggregator, CandleUpdate
 from coincast.stream.live import LiveState
 from coincast.stream.processor import StreamProcessor
+from coincast.stream.pump import SourcePump
 from coincast.stream.writer import DeadLetterWriter, StoreWriter
 from coincast.wiring import open_bus, open_source, open_store, redact
 
@@ -46,28 +47,16 @@ async def run_ingest(settings: Settings, stop: asyncio.Event, clock: Clock | Non
     store = open_store(settings.store_url)
     dead = DeadLetterWriter(store)
     bus = open_bus(settings)
-    source = await open_source(settings, dead, clock)
-    tick_s = settings.stream.tick_ms / 1000
-    last_sent: dict[str, int] = {}
+    source = await open_source(settings, dead, clock, store)
+    pump = SourcePump(source, bus, settings.symbols, clock, settings.stream.tick_ms)
 
-    async def pump() -> None:
-        async for batch in source.events():
-            wm = source.watermark_ms()
-            await bus.publish(TOPIC_TRADES, batch.symbol, _with_watermark(batch, wm))
-            last_sent[batch.symbol] = wm
-
-    async def heartbeats() -> None:
+    async def flush_dead_letters() -> None:
         while True:
-            await asyncio.sleep(tick_s)
-            wm = source.watermark_ms()
-            for sym in settings.symbols:
-                if last_sent.get(sym, 0) < wm:
-                    await bus.publish(TOPIC_TRADES, sym, TradeBatch.heartbeat(sym, wm, clock.now_ms()))
-                    last_sent[sym] = wm
+            await asyncio.sleep(1.0)
             await dead.flush()
 
     log.info("ingest started", extra={"source": source.name, "bus": redact(settings.bus.url)})
-    await _run_until(stop, pump(), heartbeats())
+    await _run_until(stop, pump.run(), flush_dead_letters())
     await source.close()
     await bus.close()
     await dead.flush()
@@ -167,12 +156,6 @@ class ServeRole:
         await self.hub.stop()
         await self.bus.close()
         await self.store.close()
-
-
-def _with_watermark(batch: TradeBatch, watermark_ms: int) -> TradeBatch:
-    from dataclasses import replace
-
-    return replace(batch, watermark_ms=watermark_ms)
 
 
 async def _run_until(stop: asyncio.Event, *jobs: object) -> None:

@@ -122,6 +122,8 @@ class SourceSettings(_Section):
     seed: int = 42
     replay_file: Path | None = None
     replay_speed: float = Field(60.0, ge=0, description="0 = as fast as possible")
+    sim_history_s: int = Field(2 * 3600, ge=0, le=7 * 86_400,
+                               description="simulated history generated on a first start (seconds)")
 
 
 class BinanceSettings(_Section):

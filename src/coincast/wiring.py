@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlsplit
 
@@ -24,6 +24,7 @@ from coincast.store.base import CandleStore
 from coincast.stream.candles import CandleAggregator
 from coincast.stream.live import DAY_MS, LiveState
 from coincast.stream.processor import StreamProcessor
+from coincast.stream.pump import SourcePump
 from coincast.stream.writer import DeadLetterWriter, StoreWriter
 
 log = logging.getLogger(__name__)
@@ -109,21 +110,40 @@ def open_bus(settings: Settings) -> Bus:
 
 # -- sources --------------------------------------------------------------------------------------
 
-def _sim(settings: Settings, dead_letters: DeadLetterSink, clock: Clock) -> Source:
-    from coincast.sources.simulator import MarketSimulator, SimParams
+async def _sim(settings: Settings, dead_letters: DeadLetterSink, clock: Clock, store: CandleStore | None) -> Source:
+    """The simulator, resumed where the store's candles end (same prices, no overlap) and
+    started ``source.sim_history_s`` in the past on a first run so charts have history at once."""
+    from dataclasses import replace as _replace
 
-    return MarketSimulator(SimParams(symbols=settings.symbols, seed=settings.source.seed), clock)
+    from coincast.sources.simulator import PROFILES, MarketSimulator, SimParams
+
+    now = clock.now_ms()
+    start = now - settings.source.sim_history_s * 1000
+    profiles = dict(PROFILES)
+    if store is not None:
+        base = min(settings.stream.intervals, key=lambda i: i.ms)
+        for sym in settings.symbols:
+            last = await store.latest(sym, base)
+            if last is not None and last.close > 0:
+                profiles[sym] = _replace(SimParams().profile(sym), price=last.close)
+                start = max(start, min(now, last.close_ms + 1))
+    params = SimParams(symbols=settings.symbols, seed=settings.source.seed, profiles=profiles)
+    return MarketSimulator(params, clock, start_ms=start)
 
 
-SOURCES: dict[str, Callable[[Settings, DeadLetterSink, Clock], Source]] = {"sim": _sim}
+SourceFactory = Callable[[Settings, DeadLetterSink, Clock, "CandleStore | None"], Awaitable[Source]]
+SOURCES: dict[str, SourceFactory] = {"sim": _sim}
 
 
-async def open_source(settings: Settings, dead_letters: DeadLetterSink, clock: Clock) -> Source:
+async def open_source(
+    settings: Settings, dead_letters: DeadLetterSink, clock: Clock, store: CandleStore | None = None
+) -> Source:
+    """The source named by ``settings.source.kind``; ``store`` lets a source resume where it stopped."""
     kind = settings.source.kind
     if (factory := SOURCES.get(kind)) is None:
         known = ", ".join(sorted(SOURCES))
         raise ConfigError(f"source {kind!r} is not available in this build; available: {known}")
-    return factory(settings, dead_letters, clock)
+    return await factory(settings, dead_letters, clock, store)
 
 
 # -- the embedded runtime -------------------------------------------------------------------------
@@ -145,7 +165,7 @@ class Runtime:
         self.store = open_store(s.store_url)
         self.dead_letters = DeadLetterWriter(self.store)
         self.bus = open_bus(s)
-        self.source = await open_source(s, self.dead_letters, self.clock)
+        self.source = await open_source(s, self.dead_letters, self.clock, self.store)
         self.aggregator = CandleAggregator(s.stream.intervals, s.stream.grace_ms)
         base = self.aggregator.base
         self.live = LiveState(base)
@@ -156,7 +176,7 @@ class Runtime:
         await self.models.start()  # live models loaded, bars warmed, before the first candle
         self.writer = StoreWriter(self.store, s.store.flush_ms, self.dead_letters)
         self.processor = StreamProcessor(
-            self.aggregator, self.bus.subscribe(TOPIC_TRADES, "processor"), self.source.watermark_ms,
+            self.aggregator, self.bus.subscribe(TOPIC_TRADES, "processor"), None,
             [self.writer, self.live, self.hub, self.models.predictor],
             tick_ms=s.stream.tick_ms, now_ms=self.clock.now_ms,
         )
@@ -164,7 +184,8 @@ class Runtime:
         self.hub.start()
         self._tasks = [
             asyncio.create_task(self.processor.run(), name="processor"),
-            asyncio.create_task(self._pump(), name="source-pump"),
+            asyncio.create_task(SourcePump(self.source, self.bus, s.symbols, self.clock, s.stream.tick_ms).run(),
+                                name="source-pump"),
         ]
         log.info("runtime started", extra={"source": self.source.name, "store": redact(s.store_url)})
         return Services(s, self.store, self.live, self.hub, self.source.health, self.processor,
@@ -179,10 +200,6 @@ class Runtime:
             rows = await self.store.history(sym, base, start_ms=now - DAY_MS, end_ms=now, limit=DAY_MS // base.ms)
             self.live.seed(rows)
 
-    async def _pump(self) -> None:
-        async for batch in self.source.events():
-            await self.bus.publish(TOPIC_TRADES, batch.symbol, batch)
-
     def failed(self) -> BaseException | None:
         """The error of a pipeline task that stopped on its own (None while all run)."""
         for t in self._tasks:
@@ -191,7 +208,7 @@ class Runtime:
         return None
 
     async def stop(self) -> None:
-        pump, proc = self._tasks
+        proc, pump = self._tasks
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await pump
@@ -201,6 +218,8 @@ class Runtime:
             await asyncio.wait_for(proc, timeout=10)
         except (TimeoutError, asyncio.CancelledError):
             proc.cancel()
+        except Exception:  # already reported by failed(); stopping goes on so the store is flushed
+            log.exception("stream processor failed")
         await self.models.stop()
         await self.hub.stop()
         await self.writer.stop()

@@ -275,9 +275,12 @@ class MarketSimulator:
 
     name = "sim"
 
-    def __init__(self, params: SimParams, clock: Clock, *, tick_ms: int = 250) -> None:
+    #: while catching up, consecutive ticks are merged into one batch per symbol up to this size
+    CATCH_UP_TRADES = 50_000
+
+    def __init__(self, params: SimParams, clock: Clock, *, tick_ms: int = 250, start_ms: int | None = None) -> None:
         self.params, self.clock, self.tick_ms = params, clock, tick_ms
-        now = clock.now_ms()
+        now = clock.now_ms() if start_ms is None else start_ms
         self.start_ms = now - now % max(tick_ms, 1)
         self._ticks = _Engine(params, self.start_ms, tick_ms).ticks()  # raises on a bad tick_ms
         self._watermark = self.start_ms
@@ -294,9 +297,26 @@ class MarketSimulator:
         return self._watermark
 
     async def events(self) -> AsyncIterator[TradeBatch]:
-        """Yield each tick's batches when the clock reaches the tick's end, until closed."""
+        """Yield each tick's batches when the clock reaches the tick's end, until closed.
+
+        A source started in the past (``start_ms``: warm-up history) or fallen behind catches up
+        without sleeping, merging consecutive ticks into one batch per symbol so the pipeline
+        takes the backlog in large bites.
+        """
+        pending: dict[str, list[TradeBatch]] = {}
+        size = 0
         while not self._closed:
             end_ms, batches = next(self._ticks)
+            behind = self.clock.now_ms() - end_ms > self.tick_ms
+            if behind:
+                for b in batches:
+                    pending.setdefault(b.symbol, []).append(b)
+                    size += len(b)
+                if size < self.CATCH_UP_TRADES:
+                    continue
+                batches, pending, size = _merge(pending), {}, 0
+            elif pending:
+                batches, pending, size = [*_merge(pending), *batches], {}, 0
             while not self._closed and (wait_ms := end_ms - self.clock.now_ms()) > 0:
                 # Capped at one tick so a clock moved by hand (ManualClock) is noticed promptly.
                 await asyncio.sleep(min(wait_ms, self.tick_ms) / 1000.0)
@@ -316,3 +336,21 @@ class MarketSimulator:
         """Stop :meth:`events` at its next tick and mark the source disconnected."""
         self._closed = True
         self.health.connected = False
+
+
+def _merge(pending: dict[str, list[TradeBatch]]) -> list[TradeBatch]:
+    """One batch per symbol from consecutive ticks (time order kept)."""
+    out = []
+    for sym, parts in pending.items():
+        if len(parts) == 1:
+            out.append(parts[0])
+            continue
+        out.append(TradeBatch(
+            sym,
+            np.concatenate([p.trade_id for p in parts]),
+            np.concatenate([p.event_ms for p in parts]),
+            np.concatenate([p.price for p in parts]),
+            np.concatenate([p.qty for p in parts]),
+            np.concatenate([p.is_buyer_maker for p in parts]),
+        ))
+    return out
