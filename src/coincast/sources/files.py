@@ -35,7 +35,7 @@ from coincast.domain import Interval, InvalidRequest, normalize_symbol
 from coincast.lake.parquet import conform
 
 US_THRESHOLD = 100_000_000_000_000  # 1e14: ms timestamps stay below this until year 5138
-_NAME = re.compile(r"^(?P<symbol>[A-Z0-9]+)-(?P<kind>[0-9]+[mhdw]|trades|aggTrades)-\d{4}-\d{2}(-\d{2})?$")
+_NAME = re.compile(r"^(?P<symbol>[A-Z0-9]+)-(?P<kind>[0-9]+[smhdw]|trades|aggTrades)-\d{4}-\d{2}(-\d{2})?$")
 _KLINE_FIELDS = ["open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume"]
 _KLINE_FIELDS += ["trades", "taker_buy_base", "taker_buy_quote", "ignore"]
 _TRADE_FIELDS = ["trade_id", "price", "qty", "quote_qty", "time", "is_buyer_maker", "is_best_match"]
@@ -248,7 +248,7 @@ def _yahoo(fields: pl.DataFrame, width: pl.Expr, where: str, sym: str) -> Import
         col, why = _num(name)
         cols.append(col)
         reasons.append(why)
-    day = pl.col("date").str.to_date("%Y-%m-%d", strict=False)
+    day = pl.col("date").str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)  # also "2023-01-01 00:00:00+00:00"
     reasons.insert(1, pl.when(day.is_null()).then(pl.format("date: not YYYY-MM-DD: '{}'", pl.col("date"))))
     fields = fields.with_columns(_reason=pl.coalesce(reasons))
     df = fields.select("lineno", "_reason", "date", *cols).with_columns(
