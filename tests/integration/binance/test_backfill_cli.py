@@ -18,6 +18,7 @@ from coincast.domain import Interval, InvalidInterval
 from coincast.lake.parquet import open_lake
 from coincast.sources.binance import BinanceRest
 from coincast.sources.binance.backfill import backfill, missing_spans
+from coincast.wiring import open_store
 
 pytestmark = pytest.mark.integration
 
@@ -98,6 +99,12 @@ async def test_backfill_and_import_commands(fake: FakeBinance, klines: pl.DataFr
     assert res.exit_code == 0, res.output
     assert "BTCUSDT 1h: 48 fetched, 0 already there" in res.stdout
     assert open_lake(str(lake_dir)).read("BTCUSDT", "1h").height == 48
+    store = open_store(f"duckdb:///{tmp_path / 'data' / 'coincast.db'}")  # the serving store got them too
+    try:
+        got = await store.history("BTCUSDT", Interval.H1, start_ms=0, end_ms=2**62, limit=1000)
+    finally:
+        await store.close()
+    assert len(got) == 48 and got[0].open_ms == 1_619_827_200_000 and got[0].closed
     res = await run_cli(
         "backfill", "--symbols", "BTCUSDT", "--start", "2021-05-01", "--end", "2021-05-03",
         "--lake", str(lake_dir), "--rest-url", fake.rest_url, "--no-store", cwd=tmp_path,
