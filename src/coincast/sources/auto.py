@@ -58,7 +58,8 @@ async def open_binance(
     """The live Binance source for ``settings.symbols`` at ``settings.binance`` URLs."""
     from coincast.sources.binance import BinanceRest, BinanceSource
 
-    rest = BinanceRest.from_url(settings.binance.rest_url, clock=clock)
+    # few retries per request: gap repair holds the watermark while it waits
+    rest = BinanceRest.from_url(settings.binance.rest_url, clock=clock, max_attempts=3)
     return BinanceSource(settings.binance.ws_url, rest, settings.symbols, dead_letters=dead_letters, clock=clock)
 
 

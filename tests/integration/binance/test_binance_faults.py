@@ -200,3 +200,30 @@ async def test_sparse_ids_are_reported_not_chased_forever(shared_data: Path) -> 
             assert src.watermark_ms() >= time.time_ns() // 10**6 - 5_000
         finally:
             await col.stop()
+
+
+async def test_rest_down_during_repair_releases_the_watermark(fake: FakeBinance) -> None:
+    clock = SystemClock()
+    rest = BinanceRest.from_url(fake.rest_url, clock=clock, max_attempts=2)
+    sink = ListSink()
+    src = BinanceSource(fake.ws_url, rest, ["BTCUSDT", "ETHUSDT"], dead_letters=sink, clock=clock, options=FAST)
+    col = Collector(src)
+    try:
+        await col.wait_for(lambda: len(col.ids("BTCUSDT")) >= 300)
+        fake.rest_faults.extend(
+            [(503, {}, {"code": -1001, "msg": "Internal error; unable to process your request."})] * 10**4
+        )
+        fake.refuse_next(10**6)
+        fake.drop_all()
+        await col.wait_for(lambda: not src.health.connected, 5)
+        held = src.watermark_ms()
+        await col.wait_for(lambda: fake.markets["BTCUSDT"].cursor >= 900)
+        fake.refuse = 0
+        await col.wait_for(lambda: fake.done and src.health.connected)
+        await col.wait_for(lambda: src.watermark_ms() > held and not src._workers, 10)  # released
+        assert int(src.health.detail["gaps_unrepaired"]) >= 1 and "REST" in src.health.last_error
+        got = col.ids("BTCUSDT")
+        assert len(np.unique(got)) == len(got)  # what arrived arrived once
+        assert set(fake.markets["BTCUSDT"].ids[-100:]) <= set(got)  # the live stream carried on
+    finally:
+        await col.stop()

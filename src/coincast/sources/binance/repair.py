@@ -12,11 +12,16 @@ from coincast.sources.binance.wire import TradeRow
 
 
 class RepairFailed(CoincastError):
-    """REST could not supply the range; ``got`` trades were delivered before giving up."""
+    """REST could not supply the range; ``got`` trades were delivered before giving up.
 
-    def __init__(self, message: str, got: int) -> None:
+    ``rest_down`` is True when REST itself failed or refused (as opposed to a range too long to
+    chase): the caller stops asking for a while instead of holding the watermark on each gap.
+    """
+
+    def __init__(self, message: str, got: int, *, rest_down: bool = True) -> None:
         super().__init__(message)
         self.got = got
+        self.rest_down = rest_down
 
 
 async def refill(
@@ -64,7 +69,7 @@ async def refill(
         cursor = max(t.trade_id for t in page.trades) + 1
         if page.size < TRADES_LIMIT or (hi is not None and cursor > hi):
             return got
-    raise RepairFailed(f"gave up after {max_pages} pages ({got} trades) from id {lo}", got)
+    raise RepairFailed(f"gave up after {max_pages} pages ({got} trades) from id {lo}", got, rest_down=False)
 
 
 def rows_batch(symbol: str, rows: list[TradeRow], recv_ms: int) -> TradeBatch:

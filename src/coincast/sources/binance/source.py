@@ -65,7 +65,8 @@ class BinanceOptions:
     backoff_max_s: float = 30.0
     backoff_jitter_s: float = 0.5
     connect_timeout_s: float = 10.0
-    repair_attempts: int = 3
+    repair_attempts: int = 2
+    rest_cooldown_s: float = 60.0
     repair_max_pages: int = 500
     queue_size: int = 1024
     batch_max: int = 2000
@@ -113,6 +114,7 @@ class BinanceSource:
         self._repairs = 0
         self._workers: set[str] = set()
         self._tail_pending: set[str] = set()
+        self._rest_down_until = 0
         self._down = 1  # connections not (yet) live; watermark holds while > 0
         self._hold_ms = 0
         self._last_wm = 0
@@ -485,15 +487,17 @@ class BinanceSource:
                     continue
                 if not tracker.missing:
                     return
+                if self._clock.now_ms() < self._rest_down_until:
+                    for a, b in list(tracker.missing):
+                        self._give_up(symbol, a, b, "REST unavailable")
+                    return
                 # every open gap in one pass: a page of 1000 ids often covers several small ones
                 lo, hi = tracker.missing[0][0], tracker.missing[-1][1]
                 before = list(tracker.missing)
                 await self._refill(symbol, lo, hi)
                 for a, b in before:
                     if tracker.is_missing(a, b):
-                        lost = tracker.forget(a, b)
-                        self.health.detail["gaps_unrepaired"] = str(int(self.health.detail["gaps_unrepaired"]) + 1)
-                        self.health.last_error = f"gap {symbol} ids {a}..{b}: {lost} trades not available over REST"
+                        self._give_up(symbol, a, b, "not available over REST")
                     else:
                         self._count_gap(symbol, found=False, repaired=True)
         except asyncio.CancelledError:
@@ -524,7 +528,14 @@ class BinanceSource:
             )
         except RepairFailed as exc:
             self.health.last_error = f"gap repair {symbol}: {exc}"
+            if exc.rest_down:  # stop holding the watermark on REST for a while
+                self._rest_down_until = self._clock.now_ms() + int(self.options.rest_cooldown_s * 1000)
             return exc.got
+
+    def _give_up(self, symbol: str, lo: int, hi: int, why: str) -> None:
+        lost = self._trackers[symbol].forget(lo, hi)
+        self.health.detail["gaps_unrepaired"] = str(int(self.health.detail["gaps_unrepaired"]) + 1)
+        self.health.last_error = f"gap {symbol} ids {lo}..{hi}: {lost} trades {why}"
 
     def _count_gap(self, symbol: str, *, found: bool, repaired: bool) -> None:
         if found:
