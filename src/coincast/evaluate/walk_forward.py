@@ -149,7 +149,9 @@ def walk_forward(
     so the result does not depend on scheduling. ``progress(symbol, model)`` is called per task.
     """
     tasks = [(frames[s], m, cfg) for s in sorted(frames) for m in cfg.models]
-    threads = 1 if cfg.n_jobs > 1 else 2
+    # One thread per model: on a shared machine OpenMP pools (LightGBM, XGBoost) under contention
+    # spin and run 10x slower; processes, not threads, give the parallelism.
+    threads = 1
     results = list(_execute(tasks, cfg.n_jobs, threads, progress))
     preds = pd.concat([r[2] for r in results], ignore_index=True)
     order = {m: i for i, m in enumerate(cfg.models)}

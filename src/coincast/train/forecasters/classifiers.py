@@ -13,6 +13,7 @@ from coincast.train.forecasters.tabular import TabularForecaster, with_scaling
 
 class _Classifier(TabularForecaster):
     is_classifier: ClassVar[bool] = True
+    cap_threads: ClassVar[bool] = True
 
 
 class RandomForestClassifierModel(_Classifier):
@@ -34,21 +35,29 @@ class GradientBoostingClassifierModel(_Classifier):
     def _make(self) -> Any:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
-        kw: dict[str, Any] = {"max_iter": 200, "learning_rate": 0.05, "max_depth": 4, "min_samples_leaf": 50}
+        kw: dict[str, Any] = {
+            "max_iter": 150,
+            "learning_rate": 0.05,
+            "max_depth": 4,
+            "min_samples_leaf": 50,
+            "max_bins": 63,
+        }
         kw.update(self.params)
         return HistGradientBoostingClassifier(**kw, early_stopping=False, random_state=self.seed)
 
 
 class XGBoostClassifierModel(_Classifier):
+    cap_threads: ClassVar[bool] = False
     name: ClassVar[str] = "xgboost_classifier"
 
     def _make(self) -> Any:
         from xgboost import XGBClassifier
 
         kw: dict[str, Any] = {
-            "n_estimators": 300,
+            "n_estimators": 200,
             "learning_rate": 0.03,
             "max_depth": 4,
+            "max_bin": 64,
             "min_child_weight": 20.0,
             "subsample": 0.8,
             "colsample_bytree": 0.8,
@@ -58,12 +67,13 @@ class XGBoostClassifierModel(_Classifier):
 
 
 class CatBoostClassifierModel(_Classifier):
+    cap_threads: ClassVar[bool] = False
     name: ClassVar[str] = "catboost"
 
     def _make(self) -> Any:
         from catboost import CatBoostClassifier
 
-        kw: dict[str, Any] = {"iterations": 300, "learning_rate": 0.05, "depth": 4}
+        kw: dict[str, Any] = {"iterations": 200, "learning_rate": 0.05, "depth": 4}
         kw.update(self.params)
         return CatBoostClassifier(
             **kw,

@@ -16,9 +16,10 @@ class LightGBMForecaster(TabularForecaster):
         from lightgbm import LGBMRegressor
 
         kw: dict[str, Any] = {
-            "n_estimators": 300,
+            "n_estimators": 200,
             "learning_rate": 0.03,
             "num_leaves": 15,
+            "max_bin": 63,
             "min_child_samples": 50,
             "subsample": 0.8,
             "subsample_freq": 1,
@@ -38,9 +39,10 @@ class XGBoostForecaster(TabularForecaster):
         from xgboost import XGBRegressor
 
         kw: dict[str, Any] = {
-            "n_estimators": 300,
+            "n_estimators": 200,
             "learning_rate": 0.03,
             "max_depth": 4,
+            "max_bin": 64,
             "min_child_weight": 20.0,
             "subsample": 0.8,
             "colsample_bytree": 0.8,

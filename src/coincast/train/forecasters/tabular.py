@@ -24,6 +24,9 @@ class TabularForecaster(ReturnForecaster):
     name: ClassVar[str] = "tabular"
     # A rolling year of hourly origins: older regimes add cost more than skill.
     max_train_rows: ClassVar[int | None] = 8760
+    # scikit-learn estimators get their OpenMP/BLAS pools capped; LightGBM, XGBoost and CatBoost
+    # take n_jobs themselves (capping their OpenMP pool under them makes LightGBM crawl).
+    cap_threads: ClassVar[bool] = False
 
     def __init__(self, *, n_jobs: int = 1, level: float = 0.9, seed: int = 0, **params: Any) -> None:
         super().__init__(level=level, seed=seed)
@@ -50,27 +53,29 @@ class TabularForecaster(ReturnForecaster):
         x = self._matrix(frame, rows)
         label = (y[rows] > 0).astype(np.int64) if self.is_classifier else y[rows] / sigma[rows]
         self.estimator = self._make()
-        with _threads(self.n_jobs):
+        with _threads(self.n_jobs if self.cap_threads else 0):
             self.estimator.fit(x, label)
 
     def _point(self, frame: pd.DataFrame, rows: np.ndarray) -> tuple[F64, F64 | None]:
         x = self._matrix(frame, rows)
         if self.is_classifier:
-            with _threads(self.n_jobs):
+            with _threads(self.n_jobs if self.cap_threads else 0):
                 proba = np.asarray(self.estimator.predict_proba(x), dtype=float)
             classes = list(self.estimator.classes_)
             p = proba[:, classes.index(1)] if 1 in classes else np.zeros(rows.shape[0])
             return np.zeros(rows.shape[0]), p
-        with _threads(self.n_jobs):
+        with _threads(self.n_jobs if self.cap_threads else 0):
             pred = np.asarray(self.estimator.predict(x), dtype=float)
         return pred * self._sigma(frame)[rows], None
 
 
 def _threads(n: int) -> Any:
-    """Cap OpenMP/BLAS threads (HistGradientBoosting has no n_jobs; the machine is shared)."""
+    """Cap OpenMP/BLAS threads to ``n`` (0: leave them alone); HistGradientBoosting has no n_jobs."""
+    from contextlib import nullcontext
+
     from threadpoolctl import threadpool_limits
 
-    return threadpool_limits(limits=max(1, n))
+    return threadpool_limits(limits=n) if n > 0 else nullcontext()
 
 
 def with_scaling(estimator: Any) -> Any:
