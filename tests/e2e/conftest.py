@@ -32,7 +32,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 # 1s candles make a fresh simulator draw a chart within seconds; the rest are the defaults.
-SERVER_ENV = {"COINCAST_STREAM__INTERVALS": "1s,1m,5m,1h,1d"}
+SERVER_ENV = {"COINCAST_STREAM__INTERVALS": "1s,1m,5m,1h,1d", "COINCAST_SOURCE__SIM_HISTORY_S": "120"}
 
 T = TypeVar("T")
 

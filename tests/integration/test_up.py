@@ -15,7 +15,8 @@ from tests.integration.conftest import UpProcess, coincast_up
 pytestmark = pytest.mark.integration
 
 FAST = {"COINCAST_STREAM__INTERVALS": "1s,1m,5m,1h,1d", "COINCAST_STORE__FLUSH_MS": "200",
-        "COINCAST_STREAM__GRACE_MS": "300"}
+        "COINCAST_STREAM__GRACE_MS": "300",
+        "COINCAST_SOURCE__SIM_HISTORY_S": "0"}
 
 
 def closed_1s(up: UpProcess, symbol: str = "BTCUSDT") -> list[dict]:
@@ -135,3 +136,19 @@ def test_sigkill_loses_nothing_older_than_the_flush_interval(tmp_path: Path) -> 
         up2.stop()
     missing = [t for t in must_have if t not in stored]
     assert must_have and not missing
+
+
+def test_first_start_has_simulated_history_and_restart_resumes_it(tmp_path: Path) -> None:
+    env = {**FAST, "COINCAST_SOURCE__SIM_HISTORY_S": "120"}
+    data = tmp_path / "d"
+    with coincast_up(data, "--source", "sim", env=env) as up:
+        first = up.wait_until(lambda: len(c := closed_1s(up)) >= 110 and c, what="two minutes of history")
+        assert up.stop() == 0
+    assert first[-1]["open_time"] - first[0]["open_time"] >= 109_000
+    with coincast_up(data, "--source", "sim", env=env) as up2:
+        again = up2.wait_until(lambda: len(c := closed_1s(up2)) > len(first) and c, what="resumed candles")
+        assert up2.stop() == 0
+    times = [c["open_time"] for c in again]
+    assert times == sorted(times) and len(set(times)) == len(times)
+    assert not [b - a for a, b in zip(times, times[1:], strict=False) if b - a != 1000]  # no gap, no overlap
+    assert max(abs(b["open"] / a["close"] - 1) for a, b in zip(again, again[1:], strict=False)) < 0.01
