@@ -40,3 +40,14 @@ def test_cross_check_counts_minutes_whose_volume_differs() -> None:
     assert check.check(kline(T0 + 60_000, 0.5)) is False
     assert check.check(kline(T0 + 120_000, 0.0)) is True  # a quiet minute agrees with no trades
     assert (check.checked, check.mismatches) == (3, 1)
+
+
+def test_buffer_age_starts_with_the_first_trade() -> None:
+    buf = TradeBuffer()
+    assert buf.age_s() == 0.0
+    buf.add(TradeRow("BTCUSDT", 1, T0, 10.0, 1.0, True))
+    first = buf.age_s()
+    buf.add(TradeRow("BTCUSDT", 2, T0, 10.0, 1.0, True))
+    assert buf.age_s() >= first >= 0.0
+    buf.drain(0)
+    assert buf.age_s() == 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,12 +29,19 @@ class TradeBuffer:
 
     def __init__(self) -> None:
         self._cols: dict[str, _Columns] = {}
+        self._since = 0.0
 
     def __bool__(self) -> bool:
         return bool(self._cols)
 
+    def age_s(self) -> float:
+        """Seconds since the oldest buffered trade was added (0 when empty); monotonic clock."""
+        return time.monotonic() - self._since if self._cols else 0.0
+
     def add(self, t: TradeRow) -> int:
         """Append one trade; returns how many this symbol now has buffered."""
+        if not self._cols:
+            self._since = time.monotonic()
         c = self._cols.get(t.symbol)
         if c is None:
             c = self._cols[t.symbol] = _Columns()

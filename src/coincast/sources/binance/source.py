@@ -70,6 +70,7 @@ class BinanceOptions:
     repair_max_pages: int = 500
     queue_size: int = 1024
     batch_max: int = 2000
+    batch_delay_s: float = 0.1
 
 
 class BinanceSource:
@@ -407,7 +408,9 @@ class BinanceSource:
         self.health.messages += 1
         self.health.last_message_ms = now
         if isinstance(msg, TradeRow):
-            if self._buffer.add(msg) >= self.options.batch_max:
+            n = self._buffer.add(msg)
+            # a busy market never pauses long enough for the idle flush: bound the delay too
+            if n >= self.options.batch_max or self._buffer.age_s() >= self.options.batch_delay_s:
                 await self._flush()
         elif isinstance(msg, Candle):
             await self._flush()  # count the trades before the kline that closes their minute
