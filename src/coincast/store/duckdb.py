@@ -208,12 +208,18 @@ class DuckDBStore:
     async def add_predictions(self, items: Sequence[LivePrediction]) -> int:
         if not items:
             return 0
-        rows = [tuple(getattr(p, f) for f in _PRED_FIELDS) for p in items]
-        marks = ", ".join("?" for _ in _PRED_FIELDS)
+        # One Arrow scan, not executemany: DuckDB's per-row inserts cost milliseconds each.
+        table = pa.table({col: pa.array([getattr(p, f) for p in items], _PRED_TYPES[f])
+                          for f, col in zip(_PRED_FIELDS, _PRED_COLUMNS, strict=True)})
 
         def write(conn: duckdb.DuckDBPyConnection) -> int:
-            conn.executemany(f"INSERT OR REPLACE INTO predictions ({', '.join(_PRED_COLUMNS)}) VALUES ({marks})", rows)
-            return len(rows)
+            conn.register("incoming_predictions", table)
+            try:
+                conn.execute(f"INSERT OR REPLACE INTO predictions ({', '.join(_PRED_COLUMNS)}) "
+                             f"SELECT {', '.join(_PRED_COLUMNS)} FROM incoming_predictions")
+            finally:
+                conn.unregister("incoming_predictions")
+            return int(table.num_rows)
 
         return await self._run(write)
 
@@ -239,16 +245,28 @@ class DuckDBStore:
         return await self._run(lambda conn: [_row_to_prediction(r) for r in conn.execute(sql, args).fetchall()])
 
     async def record_outcomes(self, outcomes: Sequence[LivePrediction]) -> int:
-        rows = [(p.actual_price, p.scored_ms, p.symbol, p.horizon, p.model_id, p.origin_ms) for p in outcomes
-                if p.actual_price is not None]
-        if not rows:
+        done = [p for p in outcomes if p.actual_price is not None]
+        if not done:
             return 0
+        table = pa.table({
+            "symbol": [p.symbol for p in done],
+            "horizon": [p.horizon for p in done],
+            "model_id": [p.model_id for p in done],
+            "origin_time": pa.array([p.origin_ms for p in done], pa.int64()),
+            "actual_price": pa.array([p.actual_price for p in done], pa.float64()),
+            "scored_ms": pa.array([p.scored_ms for p in done], pa.int64()),
+        })
 
         def write(conn: duckdb.DuckDBPyConnection) -> int:
-            conn.executemany(
-                "UPDATE predictions SET actual_price = ?, scored_ms = ? "
-                "WHERE symbol = ? AND horizon = ? AND model_id = ? AND origin_time = ?", rows)
-            return len(rows)
+            conn.register("outcomes", table)
+            try:
+                conn.execute(
+                    "UPDATE predictions SET actual_price = o.actual_price, scored_ms = o.scored_ms FROM outcomes o "
+                    "WHERE predictions.symbol = o.symbol AND predictions.horizon = o.horizon "
+                    "AND predictions.model_id = o.model_id AND predictions.origin_time = o.origin_time")
+            finally:
+                conn.unregister("outcomes")
+            return int(table.num_rows)
 
         return await self._run(write)
 
@@ -283,6 +301,8 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
 _PRED_FIELDS = ("symbol", "horizon", "model_id", "origin_ms", "model", "interval", "target_ms", "due_ms",
                 "origin_price", "predicted_price", "lower", "upper", "prob_up", "volatility", "level", "created_ms",
                 "actual_price", "scored_ms")
+_PRED_TYPES = {f: pa.int64() if f.endswith("_ms") else pa.float64() for f in _PRED_FIELDS} | {
+    f: pa.string() for f in ("symbol", "horizon", "model_id", "model", "interval")}
 _PRED_COLUMNS = tuple({"origin_ms": "origin_time", "target_ms": "target_time"}.get(f, f) for f in _PRED_FIELDS)
 
 
