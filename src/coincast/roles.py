@@ -25,6 +25,7 @@ from coincast.bus.base import TOPIC_CANDLES, TOPIC_TRADES, Bus
 from coincast.domain import Candle, Clock, SystemClock
 from coincast.settings import Settings
 from coincast.sources.base import SourceHealth
+from coincast.stream.board import IndicatorBoard
 from coincast.stream.candles import CandleAggregator, CandleUpdate
 from coincast.stream.live import LiveState
 from coincast.stream.processor import StreamProcessor
@@ -127,12 +128,13 @@ class ServeRole:
         self.bus = open_bus(s)
         base = min(s.stream.intervals, key=lambda i: i.ms)
         self.live = LiveState(base)
+        self.board = IndicatorBoard()
         self.hub = Hub(s.symbols, s.stream.intervals, lambda: [t.as_dict() for t in self.live.tickers(s.symbols)])
         self.health = SourceHealth(name="bus", connected=True, detail={"bus": redact(s.bus.url)})
         sub = self.bus.subscribe(TOPIC_CANDLES, f"coincast-serve-{uuid.uuid4().hex[:8]}")
         self._task = asyncio.create_task(self._follow(sub), name="serve-follow")
         self.hub.start()
-        return Services(s, self.store, self.live, self.hub, self.health)
+        return Services(s, self.store, self.live, self.hub, self.health, board=self.board)
 
     async def _follow(self, sub: object) -> None:
         from coincast.domain import SystemClock
@@ -141,6 +143,7 @@ class ServeRole:
         async for items in sub:  # type: ignore[attr-defined]
             updates = [CandleUpdate(c) for item in items if isinstance(item, list) for c in item]
             self.live.on_candles(updates)
+            self.board.on_candles(updates)
             self.hub.on_candles(updates)
             self.health.messages += len(updates)
             self.health.last_message_ms = clock.now_ms()

@@ -21,6 +21,7 @@ from coincast.jobs.service import ModelService
 from coincast.settings import Settings
 from coincast.sources.base import DeadLetterSink, Source
 from coincast.store.base import CandleStore
+from coincast.stream.board import IndicatorBoard
 from coincast.stream.candles import CandleAggregator
 from coincast.stream.live import DAY_MS, LiveState
 from coincast.stream.processor import StreamProcessor
@@ -28,6 +29,8 @@ from coincast.stream.pump import SourcePump
 from coincast.stream.writer import DeadLetterWriter, StoreWriter
 
 log = logging.getLogger(__name__)
+
+WARMUP = 300  # stored candles replayed into the live indicators at start-up (longest warm-up is ~100)
 
 
 def redact(url: str) -> str:
@@ -169,6 +172,7 @@ class Runtime:
         self.aggregator = CandleAggregator(s.stream.intervals, s.stream.grace_ms)
         base = self.aggregator.base
         self.live = LiveState(base)
+        self.board = IndicatorBoard()
         await self._warm_live(base)
         self.hub = Hub(s.symbols, self.aggregator.intervals,
                        lambda: [t.as_dict() for t in self.live.tickers(s.symbols)])
@@ -177,7 +181,7 @@ class Runtime:
         self.writer = StoreWriter(self.store, s.store.flush_ms, self.dead_letters)
         self.processor = StreamProcessor(
             self.aggregator, self.bus.subscribe(TOPIC_TRADES, "processor"), None,
-            [self.writer, self.live, self.hub, self.models.predictor],
+            [self.writer, self.live, self.board, self.hub, self.models.predictor],
             tick_ms=s.stream.tick_ms, now_ms=self.clock.now_ms,
         )
         self.writer.start()
@@ -189,7 +193,7 @@ class Runtime:
         ]
         log.info("runtime started", extra={"source": self.source.name, "store": redact(s.store_url)})
         return Services(s, self.store, self.live, self.hub, self.source.health, self.processor,
-                        dead_letters=self.dead_letters, models=self.models)
+                        dead_letters=self.dead_letters, models=self.models, board=self.board)
 
     async def _warm_live(self, base: object) -> None:
         from coincast.domain import Interval
@@ -199,6 +203,10 @@ class Runtime:
         for sym in self.settings.symbols:
             rows = await self.store.history(sym, base, start_ms=now - DAY_MS, end_ms=now, limit=DAY_MS // base.ms)
             self.live.seed(rows)
+            for iv in self.settings.stream.intervals:
+                recent = rows[-WARMUP:] if iv == base else await self.store.history(
+                    sym, iv, start_ms=0, end_ms=now, limit=WARMUP)
+                self.board.seed(recent)
 
     def failed(self) -> BaseException | None:
         """The error of a pipeline task that stopped on its own (None while all run)."""

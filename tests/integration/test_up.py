@@ -143,6 +143,9 @@ def test_first_start_has_simulated_history_and_restart_resumes_it(tmp_path: Path
     data = tmp_path / "d"
     with coincast_up(data, "--source", "sim", env=env) as up:
         first = up.wait_until(lambda: len(c := closed_1s(up)) >= 110 and c, what="two minutes of history")
+        ind = up.get("/api/v1/indicators/BTCUSDT", interval="1s").json()
+        assert ind["ready"] is True and ind["closed"]["rsi_14"] is not None and 0 <= ind["closed"]["rsi_14"] <= 100
+        assert up.get("/api/v1/indicators/BTCUSDT", interval="4h").status_code == 422
         assert up.stop() == 0
     assert first[-1]["open_time"] - first[0]["open_time"] >= 109_000
     with coincast_up(data, "--source", "sim", env=env) as up2:

@@ -24,10 +24,11 @@ from prometheus_client import make_asgi_app
 
 import coincast
 from coincast.api.ws import Hub
-from coincast.domain import Interval, InvalidRequest, InvalidTimeRange, require_symbol
+from coincast.domain import Interval, InvalidInterval, InvalidRequest, InvalidTimeRange, require_symbol
 from coincast.settings import Settings
 from coincast.sources.base import SourceHealth
 from coincast.store.base import CandleStore
+from coincast.stream.board import IndicatorBoard
 from coincast.stream.live import LiveState
 from coincast.stream.processor import StreamProcessor
 
@@ -52,6 +53,7 @@ class Services:
     started_monotonic: float = field(default_factory=time.monotonic)
     dead_letters: Any = None  # a counter object with .count, set by wiring
     models: ModelService | None = None  # registry, live predictor, training jobs (coincast.jobs.service)
+    board: IndicatorBoard | None = None  # live indicators per (symbol, interval)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -134,6 +136,20 @@ def create_app(services: Services) -> FastAPI:
             merged.update((c.open_ms, c) for c in recent)
             rows = [merged[k] for k in sorted(merged)][-limit:]
         return {"symbol": sym, "interval": iv.value, "candles": [c.as_dict() for c in rows]}
+
+    @app.get("/api/v1/indicators/{symbol}", tags=["market"])
+    async def indicators(
+        symbol: str, interval: str = Query("1m", description="one of the streamed intervals")
+    ) -> dict[str, object]:
+        """Live indicators (EMA 20/50, SMA 20, Bollinger 20/2, RSI 14, MACD 12/26/9, ATR 14), updated
+        incrementally per closed candle; ``provisional`` includes the candle in progress."""
+        sym = require_symbol(symbol, s.symbols)
+        iv = Interval.parse(interval)
+        if iv not in s.stream.intervals:
+            known = ", ".join(i.value for i in s.stream.intervals)
+            raise InvalidInterval(f"interval {iv.value!r} is not streamed; streamed: {known}")
+        values = services.board.values(sym, iv) if services.board is not None else {}
+        return {"symbol": sym, "interval": iv.value, **values}
 
     @app.get("/api/v1/tickers", tags=["market"])
     async def tickers() -> dict[str, object]:
