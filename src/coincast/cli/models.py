@@ -18,7 +18,7 @@ models_app = typer.Typer(
 )
 
 DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="Where models live (<data-dir>/models). [default: ./data]")
+    Path | None, typer.Option("--data-dir", help="Where models live (<data-dir>/models) (default: ./data)")
 ]
 
 
@@ -47,13 +47,13 @@ def train(
         str | None,
         typer.Option(
             "--model",
-            help="Zoo name (coincast evaluate --list-models). [default: the configured model for the horizon]",
+            help="Zoo name (coincast evaluate --list-models). (default: the configured model for the horizon)",
         ),
     ] = None,
     data: Annotated[
         Path | None,
         typer.Option(
-            "--data", help="Klines parquet (schema of klines_1h.parquet). [default: COINCAST_MODELS__TRAIN_DATA]"
+            "--data", help="Klines parquet (schema of klines_1h.parquet). (default: COINCAST_MODELS__TRAIN_DATA)"
         ),
     ] = None,
     params: Annotated[
@@ -61,7 +61,7 @@ def train(
     ] = "{}",
     train_start: Annotated[str | None, typer.Option("--train-start", help="First bar to use (ISO 8601, UTC).")] = None,
     train_end: Annotated[str | None, typer.Option("--train-end", help="Last bar any fit may see (ISO 8601).")] = None,
-    folds: Annotated[int | None, typer.Option("--folds", help="Walk-forward validation windows. [default: 4]")] = None,
+    folds: Annotated[int | None, typer.Option("--folds", help="Walk-forward validation windows (default: 4)")] = None,
     promote: Annotated[
         str, typer.Option("--promote", help="never, always, or if_better (beats the live model on the latest window).")
     ] = "never",
