@@ -41,6 +41,7 @@ from coincast.train.frames import horizon_frames
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, dict[str, object]], None]
+PUBLISH_MAX = 10
 MIN_BARS = 2  # horizon_frames infers the bar length from two consecutive bars
 
 
@@ -336,7 +337,9 @@ class LivePredictor:
         slot.forecasts += len(preds)
         await self._predictions.add_predictions(preds)
         if self._publish is not None:
-            for pred in preds:
+            # A catch-up burst is stored in full but only its newest forecasts are pushed, so the
+            # WebSocket clients' bounded queues keep room for candles.
+            for pred in preds[-PUBLISH_MAX:]:
                 self._publish("prediction", pred.as_dict())
 
     async def _score_forever(self) -> None:
