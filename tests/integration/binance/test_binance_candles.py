@@ -1,8 +1,9 @@
 """End to end into candles: live trades -> BinanceSource -> CandleAggregator, across an outage.
 
 The fake market stamps trades with the wall clock as it releases them, like the exchange. The
-client is kept away longer than the aggregator's grace period while the market moves on; the
-missed trades come back over REST and, because the watermark was held, none of them is late:
+client is cut off (connection dropped, or left open but silent until the watchdog fires) for
+longer than the aggregator's grace period while the market moves on; the missed trades come
+back over REST and, because the watermark was held, none of them is late:
 the 1s and 1m candles equal the ones computed from every recorded trade.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,14 +44,16 @@ async def wait_until(cond: Callable[[], bool]) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_outage_longer_than_grace_leaves_candles_complete(shared_data: Path) -> None:
+@pytest.mark.parametrize("fault", ["drop", "stall"])
+async def test_outage_longer_than_grace_leaves_candles_complete(shared_data: Path, fault: str) -> None:
     market = Market.from_parquet(shared_data / "trades_btcusdt.parquet", "BTCUSDT", start_ms=0)
     agg = CandleAggregator([Interval.S1, Interval.M1], GRACE_MS)
     closed: dict[tuple[Interval, int], Candle] = {}
     async with FakeBinance(shared_data / "binance_fixtures", [market], trades_per_tick=8, live_times=True) as fake:
         clock = SystemClock()
         rest = BinanceRest.from_url(fake.rest_url, clock=clock)
-        src = BinanceSource(fake.ws_url, rest, ["BTCUSDT"], dead_letters=ListSink(), clock=clock, options=FAST)
+        options = replace(FAST, stale_after_s=1.0)
+        src = BinanceSource(fake.ws_url, rest, ["BTCUSDT"], dead_letters=ListSink(), clock=clock, options=options)
 
         async def tick() -> None:  # the stream processor advances the watermark on its own clock
             while True:
@@ -59,10 +63,15 @@ async def test_outage_longer_than_grace_leaves_candles_complete(shared_data: Pat
 
         async def outage() -> None:  # keep the client away ~1.5 s (well over the grace)
             await wait_until(lambda: market.cursor >= 500)
-            fake.refuse_next(10**6)
-            fake.drop_all()
-            await wait_until(lambda: market.cursor >= 1700)
-            fake.refuse = 0
+            if fault == "drop":
+                fake.refuse_next(10**6)
+                fake.drop_all()
+                await wait_until(lambda: market.cursor >= 1700)
+                fake.refuse = 0
+            else:  # the connection stays open but nothing comes: only the watchdog notices
+                fake.silent = True
+                await wait_until(lambda: src.health.reconnects >= 1)
+                fake.silent = False
 
         tasks = [asyncio.create_task(tick()), asyncio.create_task(outage())]
         try:

@@ -137,9 +137,16 @@ class BinanceSource:
     # --- Source protocol -------------------------------------------------------------------
 
     def watermark_ms(self) -> int:
-        """Wall clock while every connection is live and no gap is open, else the held point."""
+        """Event time (ms) before which every trade has been delivered; never decreases.
+
+        While connected with no gap open: the wall clock, but no later than the last data frame
+        received, since a connection delivers in order and a silent stall (caught by the
+        watchdog only after ``stale_after_s``) must not let candles close over trades that
+        REST will bring back. While disconnected or repairing: held at the last complete point.
+        """
         if self._down == 0 and self._repairs == 0 and not self._has_missing():
-            wm = self._clock.now_ms()
+            last_frame = max((c.last_frame_ms for c in self._conns if c.had_data), default=0)
+            wm = min(self._clock.now_ms(), last_frame) if last_frame else self._clock.now_ms()
         else:
             wm = self._hold_ms
         self._last_wm = max(self._last_wm, wm)
