@@ -56,11 +56,10 @@ async def open_binance(
     settings: Settings, dead_letters: DeadLetterSink, clock: Clock, store: CandleStore | None = None
 ) -> Source:
     """The live Binance source for ``settings.symbols`` at ``settings.binance`` URLs."""
-    from coincast.sources.binance import BinanceRest, BinanceSource
+    from coincast.sources.binance import BinanceSource
 
-    # few retries per request: gap repair holds the watermark while it waits
-    rest = BinanceRest.from_url(settings.binance.rest_url, clock=clock, max_attempts=3)
-    return BinanceSource(settings.binance.ws_url, rest, settings.symbols, dead_letters=dead_letters, clock=clock)
+    b = settings.binance
+    return BinanceSource.from_urls(b.ws_url, b.rest_url, settings.symbols, dead_letters=dead_letters, clock=clock)
 
 
 async def open_replay(

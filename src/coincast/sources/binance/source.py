@@ -129,10 +129,20 @@ class BinanceSource:
             self.health.detail[key] = "0"
 
     @classmethod
-    def from_urls(cls, ws_url: str, rest_url: str, symbols: list[str] | tuple[str, ...], **kwargs: object) -> Self:
-        """Build with a :class:`BinanceRest` of its own (closed by :meth:`close`)."""
-        clock = kwargs["clock"]
-        return cls(ws_url, BinanceRest.from_url(rest_url, clock=clock), symbols, **kwargs)  # type: ignore[arg-type]
+    def from_urls(
+        cls,
+        ws_url: str,
+        rest_url: str,
+        symbols: list[str] | tuple[str, ...],
+        *,
+        dead_letters: DeadLetterSink,
+        clock: Clock,
+        options: BinanceOptions | None = None,
+    ) -> Self:
+        """Build with a :class:`BinanceRest` of its own (closed by :meth:`close`); few retries per
+        request, since gap repair holds the watermark while it waits."""
+        rest = BinanceRest.from_url(rest_url, clock=clock, max_attempts=3)
+        return cls(ws_url, rest, symbols, dead_letters=dead_letters, clock=clock, options=options)
 
     # --- Source protocol -------------------------------------------------------------------
 
