@@ -85,6 +85,9 @@ class KlineCrossCheck:
         for minute in np.unique(minutes):
             key = (batch.symbol, int(minute))
             self._volume[key] = self._volume.get(key, 0.0) + float(batch.qty[minutes == minute].sum())
+        if len(self._volume) > 4096:  # no kline stream to consume them: keep the last hour only
+            newest = max(m for _, m in self._volume)
+            self._volume = {k: v for k, v in self._volume.items() if k[1] > newest - 60}
 
     def check(self, kline: Candle) -> bool | None:
         """True/False for a closed 1m kline (agree or not), None for others."""
