@@ -159,7 +159,7 @@ class BinanceRest:
         if resp.status_code == 429:
             self.rate_limited += 1
             raise RateLimited(f"GET {path}: HTTP 429 {_error_text(resp)}", _retry_after(resp))
-        if resp.status_code >= 500:
+        if resp.status_code >= 500 or resp.status_code == 403:  # 403: Binance's WAF limit, back off
             raise TransientError(f"GET {path}: HTTP {resp.status_code} {_error_text(resp)}")
         if resp.status_code >= 400:
             raise InvalidRequest(f"GET {path} {params}: HTTP {resp.status_code} {_error_text(resp)}")
