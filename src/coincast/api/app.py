@@ -65,6 +65,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     from coincast.api.routes.models import models_router  # the routes import this module's parse_time
+    from coincast.api.routes.analytics import analytics_router
     if s.api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(s.api.cors_origins), allow_methods=["*"],
                            allow_headers=["*"])
@@ -173,6 +174,7 @@ def create_app(services: Services) -> FastAPI:
 
     if services.models is not None:
         app.include_router(models_router(services.models))
+    app.include_router(analytics_router(services))
 
     app.mount("/metrics", make_asgi_app())
 
