@@ -108,6 +108,10 @@ def tune(
     ] = None,
     data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the SQLite study is stored.")] = Path("data"),
     seed: Annotated[int, typer.Option("--seed", help="Sampler seed.")] = 0,
+    fold_days: Annotated[
+        int | None,
+        typer.Option("--fold-days", help="Length of each of the 3 validation blocks (14 for 1h, 60 for 1d)."),
+    ] = None,
 ) -> None:
     """Tune one model's hyper-parameters with Optuna (TPE, median pruning), resumable.
 
@@ -115,6 +119,16 @@ def tune(
     """
     from coincast.train.tune import run_tuning
 
-    result = run_tuning(data, symbol, horizon, model, trials=trials, train_end=train_end, data_dir=data_dir, seed=seed)
+    result = run_tuning(
+        data,
+        symbol,
+        horizon,
+        model,
+        trials=trials,
+        train_end=train_end,
+        data_dir=data_dir,
+        seed=seed,
+        fold_days=fold_days,
+    )
     typer.echo(f"study {result.study_name} in {result.storage}: {result.n_trials} trials")
     typer.echo(f"best validation loss {result.best_value:.6g} with {result.best_params}")

@@ -144,4 +144,9 @@ def leaderboard(records: list[dict[str, Any]]) -> pd.DataFrame:
         .sum()
     )
     agg["n"] = df.groupby(["horizon", "model"], sort=False)["n"].sum()
-    return agg.reset_index().sort_values(["horizon", "mase"], kind="stable").reset_index(drop=True)
+    board = agg.reset_index()
+    # Persistence on every row: its scores over the same symbols, for side-by-side reading.
+    ref = board[board["model"] == "persistence"].set_index("horizon")
+    for col in ("mape", "directional_accuracy", "interval_coverage"):
+        board[f"{col}_persistence"] = board["horizon"].map(ref[col]) if len(ref) else np.nan
+    return board.sort_values(["horizon", "mase"], kind="stable").reset_index(drop=True)

@@ -27,7 +27,7 @@ class EvaluationResult:
     predictions: pd.DataFrame
     records: list[dict[str, Any]]
     leaderboard: pd.DataFrame
-    fit_seconds: dict[tuple[str, str], float]
+    fit_seconds: dict[tuple[str, str], list[float]]  # per window
     features: str  # which feature set was used
 
 

@@ -80,8 +80,8 @@ def training_frame(frame: pd.DataFrame, cut_ms: int, horizon_ms: int) -> pd.Data
 
 def evaluate_one(
     frame: pd.DataFrame, model: str, cfg: WalkForwardConfig, *, threads: int = 1
-) -> tuple[pd.DataFrame, float]:
-    """Walk one model forward over one symbol's horizon frame; returns predictions and fit seconds."""
+) -> tuple[pd.DataFrame, list[float]]:
+    """Walk one model forward over one symbol's horizon frame; returns predictions and fit seconds per window."""
     import time
 
     h = cfg.horizon.ms
@@ -97,7 +97,7 @@ def evaluate_one(
     previous: ReturnForecaster | None = None
     pool: np.ndarray | None = None
     out: list[pd.DataFrame] = []
-    fit_s = 0.0
+    fit_s: list[float] = []
     cut, window = cfg.train_end_ms, 0
     while cut <= last_origin:
         nxt = cut + cfg.retrain_every_ms
@@ -105,7 +105,7 @@ def evaluate_one(
         m = create_model(model, seed=task_seed(cfg.seed, symbol, model) + window, level=cfg.level, **params)
         t0 = time.perf_counter()
         m.fit(train, residuals=pool, previous=previous)
-        fit_s += time.perf_counter() - t0
+        fit_s.append(time.perf_counter() - t0)
         hist = frame[om <= min(nxt - 1, last_origin)]
         fc = m.predict(hist.drop(columns="target"), start_ms=cut)
         part = fc.to_frame()
@@ -131,7 +131,7 @@ def _takes_threads(model: str) -> bool:
     return model_spec(model).family in ("gbm", "classifier", "deep")
 
 
-def _run(args: tuple[pd.DataFrame, str, WalkForwardConfig, int]) -> tuple[str, str, pd.DataFrame, float]:
+def _run(args: tuple[pd.DataFrame, str, WalkForwardConfig, int]) -> tuple[str, str, pd.DataFrame, list[float]]:
     frame, model, cfg, threads = args
     preds, fit_s = evaluate_one(frame, model, cfg, threads=threads)
     return str(frame["symbol"].iloc[0]), model, preds, fit_s
@@ -142,8 +142,8 @@ def walk_forward(
     cfg: WalkForwardConfig,
     *,
     progress: Callable[[str, str], None] | None = None,
-) -> tuple[pd.DataFrame, dict[tuple[str, str], float]]:
-    """Evaluate every model on every symbol; returns all predictions and fit seconds per task.
+) -> tuple[pd.DataFrame, dict[tuple[str, str], list[float]]]:
+    """Evaluate every model on every symbol; returns all predictions and fit seconds per task and window.
 
     Tasks run in ``cfg.n_jobs`` processes (joblib/loky); each is deterministic given ``cfg.seed``
     so the result does not depend on scheduling. ``progress(symbol, model)`` is called per task.
@@ -165,10 +165,10 @@ def _execute(
     n_jobs: int,
     threads: int,
     progress: Callable[[str, str], None] | None,
-) -> Iterator[tuple[str, str, pd.DataFrame, float]]:
+) -> Iterator[tuple[str, str, pd.DataFrame, list[float]]]:
     args = [(f, m, c, threads) for f, m, c in tasks]
     if n_jobs <= 1 or len(args) <= 1:
-        gen: Iterator[tuple[str, str, pd.DataFrame, float]] = map(_run, args)
+        gen: Iterator[tuple[str, str, pd.DataFrame, list[float]]] = map(_run, args)
     else:
         from joblib import Parallel, delayed
 
