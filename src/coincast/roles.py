@@ -31,7 +31,7 @@ from coincast.stream.live import LiveState
 from coincast.stream.processor import StreamProcessor
 from coincast.stream.pump import SourcePump
 from coincast.stream.writer import DeadLetterWriter, StoreWriter
-from coincast.wiring import open_bus, open_source, open_store, redact
+from coincast.wiring import open_bus, open_source, open_store, redact, restore_fold
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,8 @@ async def run_process(settings: Settings, stop: asyncio.Event) -> None:
     store = open_store(settings.store_url)
     bus = open_bus(settings)
     aggregator = CandleAggregator(settings.stream.intervals, settings.stream.grace_ms)
-    writer = StoreWriter(store, settings.store.flush_ms)
+    await restore_fold(aggregator, store, settings.symbols)
+    writer = StoreWriter(store, settings.store.flush_ms, fold_state=aggregator.fold_state)
     publisher = CandlePublisher(bus)
     processor = StreamProcessor(aggregator, bus.subscribe(TOPIC_TRADES, "coincast-process"), None,
                                 [writer, publisher], tick_ms=settings.stream.tick_ms)

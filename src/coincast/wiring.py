@@ -125,10 +125,16 @@ async def _sim(settings: Settings, dead_letters: DeadLetterSink, clock: Clock, s
     profiles = dict(PROFILES)
     if store is not None:
         base = min(settings.stream.intervals, key=lambda i: i.ms)
+        fold = await store.load_fold()
         for sym in settings.symbols:
             last = await store.latest(sym, base)
-            if last is not None and last.close > 0:
-                profiles[sym] = _replace(SimParams().profile(sym), price=last.close)
+            live = [c for c in (fold.open_candles if fold else ()) if c.symbol == sym and c.interval == base]
+            price = live[-1].close if live else last.close if last is not None else 0.0
+            if price > 0:
+                profiles[sym] = _replace(SimParams().profile(sym), price=price)
+            if fold is not None and sym in fold.watermarks_ms:
+                start = max(start, min(now, fold.watermarks_ms[sym]))  # trades before it are folded already
+            elif last is not None:
                 start = max(start, min(now, last.close_ms + 1))
     params = SimParams(symbols=settings.symbols, seed=settings.source.seed, profiles=profiles)
     return MarketSimulator(params, clock, start_ms=start)
@@ -147,6 +153,15 @@ async def open_source(
         known = ", ".join(sorted(SOURCES))
         raise ConfigError(f"source {kind!r} is not available in this build; available: {known}")
     return await factory(settings, dead_letters, clock, store)
+
+
+async def restore_fold(aggregator: CandleAggregator, store: CandleStore, symbols: tuple[str, ...]) -> None:
+    """Continue the candle fold where the last run stopped (candles in progress, ids, watermarks)."""
+    state = await store.load_fold()
+    if state is None:
+        return
+    last = [c for sym in symbols for iv in aggregator.intervals if (c := await store.latest(sym, iv)) is not None]
+    aggregator.restore(state, last)
 
 
 # -- the embedded runtime -------------------------------------------------------------------------
@@ -170,6 +185,7 @@ class Runtime:
         self.bus = open_bus(s)
         self.source = await open_source(s, self.dead_letters, self.clock, self.store)
         self.aggregator = CandleAggregator(s.stream.intervals, s.stream.grace_ms)
+        await restore_fold(self.aggregator, self.store, s.symbols)
         base = self.aggregator.base
         self.live = LiveState(base)
         self.board = IndicatorBoard()
@@ -178,7 +194,7 @@ class Runtime:
                        lambda: [t.as_dict() for t in self.live.tickers(s.symbols)])
         self.models = ModelService.build(s, self.store, self.hub.broadcast, self.clock)
         await self.models.start()  # live models loaded, bars warmed, before the first candle
-        self.writer = StoreWriter(self.store, s.store.flush_ms, self.dead_letters)
+        self.writer = StoreWriter(self.store, s.store.flush_ms, self.dead_letters, self.aggregator.fold_state)
         self.processor = StreamProcessor(
             self.aggregator, self.bus.subscribe(TOPIC_TRADES, "processor"), None,
             [self.writer, self.live, self.board, self.hub, self.models.predictor],

@@ -85,3 +85,19 @@ def test_unknown_scheme_is_a_config_error() -> None:
         open_store("mysql://user:secret@db/x")
     except ConfigError as exc:
         assert "secret" not in str(exc)
+
+
+async def test_fold_state_round_trip_replaces_the_previous_one(store: CandleStore) -> None:
+    from coincast.domain import FoldState
+
+    assert await store.load_fold() is None
+    open1 = [replace(c, closed=False) for c in make_candles("BTCUSDT", Interval.M1, n=1)]
+    await store.save_fold(FoldState(tuple(open1), {"BTCUSDT": 41}, {"BTCUSDT": T0 + 5}))
+    open2 = [replace(c, closed=False) for c in make_candles("ETHUSDT", Interval.H1, n=2)]
+    state = FoldState(tuple(open2), {"ETHUSDT": 7}, {"ETHUSDT": T0 + 9, "SOLUSDT": T0 + 3})
+    await store.save_fold(state)
+    got = await store.load_fold()
+    assert got is not None
+    assert list(got.open_candles) == open2
+    assert got.max_trade_ids == {"ETHUSDT": 7, "SOLUSDT": -1}
+    assert got.watermarks_ms == {"ETHUSDT": T0 + 9, "SOLUSDT": T0 + 3}

@@ -12,7 +12,7 @@ from coincast.domain.errors import (
     UnknownSymbol,
 )
 from coincast.domain.interval import Interval
-from coincast.domain.market import Candle, DeadLetter, Trade, TradeBatch
+from coincast.domain.market import Candle, DeadLetter, FoldState, Trade, TradeBatch
 from coincast.domain.symbols import DEFAULT_SYMBOLS, normalize_symbol, require_symbol
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "CoincastError",
     "ConfigError",
     "DeadLetter",
+    "FoldState",
     "Interval",
     "InvalidInterval",
     "InvalidRequest",

@@ -154,6 +154,20 @@ class Candle:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class FoldState:
+    """What the candle fold needs to continue after a restart exactly where it stopped.
+
+    ``open_candles`` are the candles in progress (``closed`` False); ``max_trade_ids`` and
+    ``watermarks_ms`` are per symbol: the highest trade id folded and the event time up to which
+    every trade was folded.
+    """
+
+    open_candles: tuple[Candle, ...]
+    max_trade_ids: dict[str, int]
+    watermarks_ms: dict[str, int]
+
+
 @dataclass(slots=True)
 class DeadLetter:
     """A message set aside: what it was, why, and where it came from."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from coincast.domain import Candle, DeadLetter, Interval
+from coincast.domain import Candle, DeadLetter, FoldState, Interval
 
 
 class CandleStore(Protocol):
@@ -26,5 +26,13 @@ class CandleStore(Protocol):
     async def add_dead_letters(self, items: Sequence[DeadLetter]) -> int: ...
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    async def save_fold(self, state: FoldState) -> None:
+        """Replace the saved fold state (candles in progress, per-symbol ids and watermarks)."""
+        ...
+
+    async def load_fold(self) -> FoldState | None:
+        """The last saved fold state, or None."""
+        ...
 
     async def close(self) -> None: ...

@@ -17,7 +17,7 @@ from typing import Any, Self, TypeVar
 import duckdb
 import pyarrow as pa
 
-from coincast.domain import Candle, ConfigError, DeadLetter, Interval, TransientError
+from coincast.domain import Candle, ConfigError, DeadLetter, FoldState, Interval, TransientError
 from coincast.store.predictions import LivePrediction
 
 T = TypeVar("T")
@@ -72,6 +72,29 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (symbol, horizon, model_id, origin_time)
     );
     CREATE INDEX predictions_due ON predictions (due_ms);
+    """,
+    # 3: the candle fold's state, so a restart continues candles in progress (coincast.domain.FoldState)
+    """
+    CREATE TABLE open_candles (
+        symbol VARCHAR NOT NULL,
+        interval VARCHAR NOT NULL,
+        open_time BIGINT NOT NULL,
+        open DOUBLE NOT NULL,
+        high DOUBLE NOT NULL,
+        low DOUBLE NOT NULL,
+        close DOUBLE NOT NULL,
+        volume DOUBLE NOT NULL,
+        quote_volume DOUBLE NOT NULL,
+        trades BIGINT NOT NULL,
+        taker_buy_volume DOUBLE NOT NULL,
+        taker_buy_quote_volume DOUBLE NOT NULL,
+        PRIMARY KEY (symbol, interval, open_time)
+    );
+    CREATE TABLE fold_symbols (
+        symbol VARCHAR PRIMARY KEY,
+        max_trade_id BIGINT NOT NULL,
+        watermark_ms BIGINT NOT NULL
+    );
     """,
 )
 
@@ -270,6 +293,39 @@ class DuckDBStore:
 
         return await self._run(write)
 
+    async def save_fold(self, state: FoldState) -> None:
+        rows = [(c.symbol, c.interval.value, c.open_ms, c.open, c.high, c.low, c.close, c.volume, c.quote_volume,
+                 c.trades, c.taker_buy_volume, c.taker_buy_quote_volume) for c in state.open_candles]
+        syms = [(s, state.max_trade_ids.get(s, -1), state.watermarks_ms.get(s, 0))
+                for s in sorted(set(state.max_trade_ids) | set(state.watermarks_ms))]
+
+        def write(conn: duckdb.DuckDBPyConnection) -> None:
+            conn.execute("BEGIN")
+            try:
+                conn.execute("DELETE FROM open_candles")
+                conn.execute("DELETE FROM fold_symbols")
+                if rows:
+                    conn.executemany(f"INSERT INTO open_candles VALUES ({', '.join(['?'] * 12)})", rows)
+                if syms:
+                    conn.executemany("INSERT INTO fold_symbols VALUES (?, ?, ?)", syms)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        await self._run(write)
+
+    async def load_fold(self) -> FoldState | None:
+        def read(conn: duckdb.DuckDBPyConnection) -> FoldState | None:
+            syms = conn.execute("SELECT symbol, max_trade_id, watermark_ms FROM fold_symbols").fetchall()
+            if not syms:
+                return None
+            rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM open_candles ORDER BY open_time").fetchall()
+            return FoldState(tuple(_row_to_candle(r, closed=False) for r in rows),
+                             {r[0]: int(r[1]) for r in syms}, {r[0]: int(r[2]) for r in syms})
+
+        return await self._run(read)
+
     async def close(self) -> None:
         def shut(conn: duckdb.DuckDBPyConnection) -> None:
             conn.execute("CHECKPOINT")
@@ -310,6 +366,6 @@ def _row_to_prediction(r: tuple[Any, ...]) -> LivePrediction:
     return LivePrediction(**dict(zip(_PRED_FIELDS, r, strict=True)))
 
 
-def _row_to_candle(r: tuple[Any, ...]) -> Candle:
+def _row_to_candle(r: tuple[Any, ...], *, closed: bool = True) -> Candle:
     return Candle(str(r[0]), Interval(str(r[1])), int(r[2]), float(r[3]), float(r[4]), float(r[5]), float(r[6]),
-                  float(r[7]), float(r[8]), int(r[9]), float(r[10]), float(r[11]), True)
+                  float(r[7]), float(r[8]), int(r[9]), float(r[10]), float(r[11]), closed)

@@ -13,7 +13,7 @@ from typing import Any, Self
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from coincast.domain import Candle, ConfigError, DeadLetter, Interval, TransientError
+from coincast.domain import Candle, ConfigError, DeadLetter, FoldState, Interval, TransientError
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -41,6 +41,14 @@ MIGRATIONS: tuple[str, ...] = (
         extra JSONB NOT NULL
     );
     CREATE INDEX dead_letters_recv ON dead_letters (recv_ms DESC);
+    """,
+    """
+    CREATE TABLE open_candles (LIKE candles INCLUDING ALL);
+    CREATE TABLE fold_symbols (
+        symbol TEXT PRIMARY KEY,
+        max_trade_id BIGINT NOT NULL,
+        watermark_ms BIGINT NOT NULL
+    );
     """,
 )
 
@@ -141,8 +149,7 @@ class PostgresStore:
             "ORDER BY open_time DESC LIMIT %s) t ORDER BY open_time",
             [symbol, interval.value, start_ms, end_ms, limit],
         )
-        return [Candle(r[0], Interval(r[1]), int(r[2]), float(r[3]), float(r[4]), float(r[5]), float(r[6]),
-                       float(r[7]), float(r[8]), int(r[9]), float(r[10]), float(r[11]), True) for r in rows]
+        return [_candle(r) for r in rows]
 
     async def latest(self, symbol: str, interval: Interval) -> Candle | None:
         got = await self.history(symbol, interval, start_ms=0, end_ms=2**62, limit=1)
@@ -166,5 +173,38 @@ class PostgresStore:
         )
         return [DeadLetter(r[0], r[1], r[2], int(r[3]), dict(r[4])) for r in rows]
 
+    async def save_fold(self, state: FoldState) -> None:
+        await self._ready()
+        s = self._schema
+        rows = [(c.symbol, c.interval.value, c.open_ms, c.open, c.high, c.low, c.close, c.volume, c.quote_volume,
+                 c.trades, c.taker_buy_volume, c.taker_buy_quote_volume) for c in state.open_candles]
+        syms = [(k, state.max_trade_ids.get(k, -1), state.watermarks_ms.get(k, 0))
+                for k in sorted(set(state.max_trade_ids) | set(state.watermarks_ms))]
+        try:
+            async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                await cur.execute(f"DELETE FROM {s}.open_candles")
+                await cur.execute(f"DELETE FROM {s}.fold_symbols")
+                if rows:
+                    await cur.executemany(
+                        f"INSERT INTO {s}.open_candles ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * 12)})", rows)
+                if syms:
+                    await cur.executemany(f"INSERT INTO {s}.fold_symbols VALUES (%s, %s, %s)", syms)
+        except psycopg.Error as exc:
+            raise TransientError(f"PostgreSQL write failed: {exc}") from exc
+
+    async def load_fold(self) -> FoldState | None:
+        syms = await self._fetch(f"SELECT symbol, max_trade_id, watermark_ms FROM {self._schema}.fold_symbols", [])
+        if not syms:
+            return None
+        rows = await self._fetch(
+            f"SELECT {', '.join(_COLUMNS)} FROM {self._schema}.open_candles ORDER BY open_time", [])
+        return FoldState(tuple(_candle(r, closed=False) for r in rows),
+                         {r[0]: int(r[1]) for r in syms}, {r[0]: int(r[2]) for r in syms})
+
     async def close(self) -> None:
         await self._pool.close()
+
+
+def _candle(r: tuple[Any, ...], *, closed: bool = True) -> Candle:
+    return Candle(r[0], Interval(r[1]), int(r[2]), float(r[3]), float(r[4]), float(r[5]), float(r[6]),
+                  float(r[7]), float(r[8]), int(r[9]), float(r[10]), float(r[11]), closed)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from coincast.domain import Candle, Interval, TradeBatch
+from coincast.domain import Candle, FoldState, Interval, TradeBatch
 from coincast.domain.market import F64, I64
 
 
@@ -77,6 +77,7 @@ class _SymbolState:
     series: list[_Series]
     watermark_ms: int = 0
     max_trade_id: int = -1
+    restored_max_id: int = -1  # ids up to this were folded before a restart: repeats are duplicates
     # ids of accepted trades as (latest smallest-interval bucket in the chunk, ids), kept while
     # that bucket is open: the out-of-order dedup path checks against them
     id_chunks: list[tuple[int, I64]] = field(default_factory=list)
@@ -208,6 +209,45 @@ class CandleAggregator:
     def watermark_ms(self) -> int:
         return self._watermark_ms
 
+    def fold_state(self) -> FoldState:
+        """What a restarted aggregator needs (see :meth:`restore`)."""
+        return FoldState(
+            tuple(self.snapshot()),
+            {sym: st.max_trade_id for sym, st in self._symbols.items() if st.max_trade_id >= 0},
+            {sym: st.watermark_ms for sym, st in self._symbols.items()},
+        )
+
+    def restore(self, state: FoldState, last_closed: Sequence[Candle]) -> None:
+        """Continue after a restart: candles in progress, the last closed candle of each series
+        (so quiet intervals still fill and earlier trades count as late), folded trade ids
+        (a redelivered trade is a duplicate) and watermarks.
+
+        Open candles keep their open; trades arriving now extend them and set their close.
+        """
+        last = {(c.symbol, c.interval): c for c in last_closed}
+        for sym in {*state.max_trade_ids, *state.watermarks_ms, *(c.symbol for c in state.open_candles), *(
+                c.symbol for c in last_closed)}:
+            st = self._state(sym)
+            st.max_trade_id = st.restored_max_id = state.max_trade_ids.get(sym, -1)
+            st.watermark_ms = max(st.watermark_ms, state.watermarks_ms.get(sym, 0))
+            for series in st.series:
+                prev = last.get((sym, series.interval))
+                if prev is not None:
+                    series.next_open_ms, series.last_close = prev.open_ms + series.interval.ms, prev.close
+        wm = state.watermarks_ms
+        for c in state.open_candles:
+            if c.interval not in self.intervals:
+                continue
+            series = self._state(c.symbol).series[self.intervals.index(c.interval)]
+            if series.next_open_ms is not None and c.open_ms < series.next_open_ms:
+                continue  # closed and stored since the snapshot was taken
+            last_t = max(c.open_ms, min(wm.get(c.symbol, c.open_ms), c.open_ms + c.interval.ms) - 1)
+            series.open[c.open_ms] = _Acc(
+                c.open_ms, (c.open_ms - 1, -1), (last_t, -1), c.open, c.high, c.low, c.close, c.volume,
+                c.quote_volume, c.trades, c.taker_buy_volume, c.taker_buy_quote_volume)
+            if series.next_open_ms is None or c.open_ms < series.next_open_ms:
+                series.next_open_ms = c.open_ms
+
     # -- internals ------------------------------------------------------------------------------
 
     def _accept(
@@ -228,6 +268,8 @@ class CandleAggregator:
             dup = None
         else:
             dup = _duplicates(ids, state.id_chunks)
+            if state.restored_max_id >= 0:
+                dup |= ids <= state.restored_max_id
             if not dup.any():
                 dup = None
         if dup is not None:

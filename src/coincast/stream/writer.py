@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from prometheus_client import Counter
 
-from coincast.domain import Candle, CoincastError, DeadLetter
+from coincast.domain import Candle, CoincastError, DeadLetter, FoldState
 from coincast.store.base import CandleStore
 from coincast.stream.candles import CandleUpdate
 
@@ -28,9 +28,11 @@ class StoreWriter:
     """
 
     def __init__(self, store: CandleStore, flush_ms: int = 1_000,
-                 dead_letters: DeadLetterWriter | None = None) -> None:
+                 dead_letters: DeadLetterWriter | None = None,
+                 fold_state: Callable[[], FoldState] | None = None) -> None:
         self._store = store
         self._dead_letters = dead_letters
+        self._fold_state = fold_state
         self._flush_s = flush_ms / 1000
         self._pending: list[Candle] = []
         self._task: asyncio.Task[None] | None = None
@@ -43,17 +45,22 @@ class StoreWriter:
         self._task = asyncio.create_task(self._loop(), name="store-writer")
 
     async def flush(self) -> int:
+        """Write the closed candles, then the fold state taken at the same instant (so a restart
+        resumes exactly after what is stored)."""
         batch, self._pending = self._pending, []
-        if not batch:
-            return 0
-        try:
-            n = await self._store.upsert(batch)
-        except CoincastError:
-            self._pending[:0] = batch
-            WRITE_ERRORS.inc()
-            raise
-        self.written += n
-        WRITES.inc(n)
+        state = self._fold_state() if self._fold_state is not None else None
+        n = 0
+        if batch:
+            try:
+                n = await self._store.upsert(batch)
+            except CoincastError:
+                self._pending[:0] = batch
+                WRITE_ERRORS.inc()
+                raise
+            self.written += n
+            WRITES.inc(n)
+        if state is not None:
+            await self._store.save_fold(state)
         return n
 
     async def _loop(self) -> None:

@@ -180,3 +180,38 @@ def test_heartbeat_batches_close_quiet_candles_in_the_processor() -> None:
     proc = StreamProcessor(CandleAggregator([Interval.M1], 0), batches(), None, [sink])
     asyncio.run(proc.run())
     assert sink.closed == [T0, T0 + M1, T0 + 2 * M1]
+
+
+def test_restore_continues_candles_in_progress_exactly() -> None:
+    rng = np.random.default_rng(11)
+    n = 6_000
+    t = np.sort(rng.integers(T0, T0 + 30 * M1, n)).astype(np.int64)
+    batch = TradeBatch("BTCUSDT", np.arange(n, dtype=np.int64), t, 100 + rng.random(n), rng.random(n),
+                       rng.random(n) < 0.4)
+    ivs = [Interval.M1, Interval.M5, Interval.H1]
+    ref = CandleAggregator(ivs, grace_ms=0)
+    ref.add(batch)
+    want = [u.candle for u in ref.advance(T0 + 2 * 3_600_000)]
+
+    cut = int(np.searchsorted(t, T0 + 17 * M1 + 20_000))
+    first = CandleAggregator(ivs, grace_ms=0)
+    first.add(batch.take(np.arange(cut)))
+    closed_before = [u.candle for u in first.advance(int(t[cut - 1]))]
+    state = first.fold_state()
+    assert {c.interval for c in state.open_candles} == set(ivs) and state.max_trade_ids == {"BTCUSDT": cut - 1}
+
+    last = {}
+    for c in closed_before:
+        last[(c.symbol, c.interval)] = c
+    second = CandleAggregator(ivs, grace_ms=0)
+    second.restore(state, list(last.values()))
+    res = second.add(batch.take(np.arange(cut - 50, n)))  # 50 trades redelivered: duplicates
+    assert res.late is None and second.stats.duplicate_trades == 50
+    after = [u.candle for u in second.advance(T0 + 2 * 3_600_000)]
+    got = closed_before + after
+    assert len(got) == len(want)
+    for w, g in zip(sorted(want, key=lambda c: (c.interval.ms, c.open_ms)),
+                    sorted(got, key=lambda c: (c.interval.ms, c.open_ms)), strict=True):
+        assert (g.interval, g.open_ms, g.open, g.high, g.low, g.close, g.trades) == (
+            w.interval, w.open_ms, w.open, w.high, w.low, w.close, w.trades)
+        assert g.volume == pytest.approx(w.volume, rel=1e-12)
