@@ -36,6 +36,26 @@ RUNS = {
 }
 
 
+NOTES = [
+    "## How to read this",
+    "",
+    "- Every forecast is made walk-forward: a model only ever saw origins whose target time is at or before",
+    "  its window's cut; features are causal and every scaler/imputer is fitted inside the training window",
+    "  (tests/unit/train/test_models.py proves predictions at t do not change when all data after t is",
+    "  replaced by noise).",
+    "- MASE here is MAE divided by the persistence MAE on the same origins (not Hyndman's in-sample scale).",
+    "- R² is on log returns, never on price levels (on levels the random walk itself scores about 0.99).",
+    "- Direction: `prob_up > 0.5` against `actual > origin`. Classifiers' predicted price is",
+    "  `close * exp((2p - 1) * sigma * sqrt(2/pi))`, sigma the EWMA volatility at the origin.",
+    "- Intervals: split-conformal on volatility-normalised residuals of a held-out calibration block, then",
+    "  an adaptive pool that adds each out-of-sample residual once its target time has passed.",
+    "- Fit seconds are summed over all coins and retraining windows (process CPU shared with other jobs);",
+    "  later windows reuse the earlier ones (conformal residuals, warm-started torch weights), so a window",
+    "  after the first costs one fit, not two.",
+    "",
+]
+
+
 def bench(
     data: Path, symbols: list[str], models: list[str], jobs: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, float]]:
@@ -103,6 +123,7 @@ def to_markdown(
                 else f"| {r['model']} | {r['mase']:.4f} | … |"
             )
         lines.append("")
+    lines += NOTES
     return "\n".join(lines) + "\n"
 
 

@@ -41,7 +41,7 @@ def core_features(bars: pd.DataFrame) -> pd.DataFrame:
         ).std().replace(0.0, np.nan)
         gain = r.clip(lower=0).ewm(alpha=1 / 14, adjust=False).mean()
         loss = (-r).clip(lower=0).ewm(alpha=1 / 14, adjust=False).mean()
-        f["cf_rsi14"] = 100.0 - 100.0 / (1.0 + gain / loss.replace(0.0, np.nan))
+        f["cf_rsi14"] = 100.0 * gain / (gain + loss).replace(0.0, np.nan)  # = 100 - 100 / (1 + RS)
         ts = pd.to_datetime(g["open_ms"], unit="ms", utc=True)
         hour = ts.dt.hour.to_numpy(float)
         dow = ts.dt.day_of_week.to_numpy(float)
