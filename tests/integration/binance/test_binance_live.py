@@ -106,10 +106,11 @@ async def test_refused_connections_back_off_then_recover(fake: FakeBinance, make
     col = Collector(src)
     try:
         await col.wait_for(lambda: fake.done and len(col.ids("BTCUSDT")) == 2001)
-        t = fake.refused
-        assert len(t) == 5
-        waits = np.diff([*t, fake.handshakes[5]])
-        assert waits[-1] > waits[0]  # exponential backoff grows (jitter is at most 0.5 s on top)
+        assert len(fake.refused) == 5
+        sleeps = list(src.backoff_history)[:5]  # exponential growth plus jitter, capped at 0.4 s
+        assert len(sleeps) == 5 and sleeps[0] < 0.1 <= sleeps[1] < 0.2 <= sleeps[2] < sleeps[3] <= sleeps[4] <= 0.4
+        waits = np.diff([*fake.refused, fake.handshakes[5]])
+        assert waits.sum() >= sum(sleeps) - 0.05  # the server saw the client wait that long
         assert np.array_equal(np.sort(col.ids("BTCUSDT")), fake.markets["BTCUSDT"].ids)
         assert "503" in src.health.last_error or src.health.connected
     finally:

@@ -18,6 +18,7 @@ Faults and what happens:
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -122,6 +123,7 @@ class BinanceSource:
         self._started = False
         self._closed = False
         self.rotations = 0
+        self.backoff_history: collections.deque[float] = collections.deque(maxlen=64)  # seconds slept
         self.kline_mismatches = 0
         self.duplicates = 0
         self.dead_letter_count = 0
@@ -273,6 +275,7 @@ class BinanceSource:
 
     def _on_backoff(self, state: RetryCallState) -> None:
         wait = state.next_action.sleep if state.next_action else 0.0
+        self.backoff_history.append(wait)
         self.health.detail["backoff_s"] = f"{wait:.3f}"
         self.health.detail["attempts"] = str(state.attempt_number)
 
