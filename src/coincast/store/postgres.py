@@ -14,6 +14,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from coincast.domain import Candle, ConfigError, DeadLetter, FoldState, Interval, TransientError
+from coincast.store.predictions import LivePrediction
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -44,6 +45,28 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     """
     CREATE TABLE open_candles (LIKE candles INCLUDING ALL);
+    CREATE TABLE predictions (
+        symbol TEXT NOT NULL,
+        horizon TEXT NOT NULL,
+        model_id TEXT NOT NULL,
+        origin_time BIGINT NOT NULL,
+        model TEXT NOT NULL,
+        interval TEXT NOT NULL,
+        target_time BIGINT NOT NULL,
+        due_ms BIGINT NOT NULL,
+        origin_price DOUBLE PRECISION NOT NULL,
+        predicted_price DOUBLE PRECISION NOT NULL,
+        lower DOUBLE PRECISION NOT NULL,
+        upper DOUBLE PRECISION NOT NULL,
+        prob_up DOUBLE PRECISION,
+        volatility DOUBLE PRECISION,
+        level DOUBLE PRECISION NOT NULL,
+        created_ms BIGINT NOT NULL,
+        actual_price DOUBLE PRECISION,
+        scored_ms BIGINT,
+        PRIMARY KEY (symbol, horizon, model_id, origin_time)
+    );
+    CREATE INDEX predictions_due ON predictions (due_ms) WHERE actual_price IS NULL;
     CREATE TABLE fold_symbols (
         symbol TEXT PRIMARY KEY,
         max_trade_id BIGINT NOT NULL,
@@ -52,8 +75,24 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_COLUMNS = ("symbol", "interval", "open_time", "open", "high", "low", "close", "volume", "quote_volume",
-            "trades", "taker_buy_volume", "taker_buy_quote_volume")
+_COLUMNS = (
+    "symbol",
+    "interval",
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "quote_volume",
+    "trades",
+    "taker_buy_volume",
+    "taker_buy_quote_volume",
+)
+_PRED_FIELDS = ("symbol", "horizon", "model_id", "origin_ms", "model", "interval", "target_ms", "due_ms",
+                "origin_price", "predicted_price", "lower", "upper", "prob_up", "volatility", "level", "created_ms",
+                "actual_price", "scored_ms")
+_PRED_COLUMNS = tuple({"origin_ms": "origin_time", "target_ms": "target_time"}.get(f, f) for f in _PRED_FIELDS)
 _UPDATE = ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[3:])
 _UPSERT = (
     f"INSERT INTO {{schema}}.candles ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "
@@ -135,14 +174,23 @@ class PostgresStore:
         latest: dict[tuple[str, str, int], tuple[Any, ...]] = {}
         for c in candles:  # last one wins inside a batch, as in the DuckDB store
             latest[(c.symbol, c.interval.value, c.open_ms)] = (
-                c.symbol, c.interval.value, c.open_ms, c.open, c.high, c.low, c.close, c.volume, c.quote_volume,
-                c.trades, c.taker_buy_volume, c.taker_buy_quote_volume)
+                c.symbol,
+                c.interval.value,
+                c.open_ms,
+                c.open,
+                c.high,
+                c.low,
+                c.close,
+                c.volume,
+                c.quote_volume,
+                c.trades,
+                c.taker_buy_volume,
+                c.taker_buy_quote_volume,
+            )
         await self._execute_many(_UPSERT.format(schema=self._schema), list(latest.values()))
         return len(candles)
 
-    async def history(
-        self, symbol: str, interval: Interval, *, start_ms: int, end_ms: int, limit: int
-    ) -> list[Candle]:
+    async def history(self, symbol: str, interval: Interval, *, start_ms: int, end_ms: int, limit: int) -> list[Candle]:
         rows = await self._fetch(
             f"SELECT * FROM (SELECT {', '.join(_COLUMNS)} FROM {self._schema}.candles "
             "WHERE symbol = %s AND interval = %s AND open_time BETWEEN %s AND %s "
@@ -173,20 +221,82 @@ class PostgresStore:
         )
         return [DeadLetter(r[0], r[1], r[2], int(r[3]), dict(r[4])) for r in rows]
 
+    # -- live predictions (coincast.store.predictions.PredictionStore) ---------------------------
+
+    async def add_predictions(self, items: Sequence[LivePrediction]) -> int:
+        if not items:
+            return 0
+        cols = ", ".join(_PRED_COLUMNS)
+        update = ", ".join(f"{c} = EXCLUDED.{c}" for c in _PRED_COLUMNS[4:])
+        await self._execute_many(
+            f"INSERT INTO {self._schema}.predictions ({cols}) VALUES ({', '.join(['%s'] * len(_PRED_COLUMNS))}) "
+            f"ON CONFLICT (symbol, horizon, model_id, origin_time) DO UPDATE SET {update}",
+            [tuple(getattr(p, f) for f in _PRED_FIELDS) for p in items],
+        )
+        return len(items)
+
+    async def predictions(
+        self, symbol: str, horizon: str, *, limit: int, model_id: str | None = None, scored: bool | None = None
+    ) -> list[LivePrediction]:
+        where, args = ["symbol = %s", "horizon = %s"], [symbol, horizon]
+        if model_id is not None:
+            where.append("model_id = %s")
+            args.append(model_id)
+        if scored is not None:
+            where.append("actual_price IS NOT NULL" if scored else "actual_price IS NULL")
+        rows = await self._fetch(
+            f"SELECT * FROM (SELECT {', '.join(_PRED_COLUMNS)} FROM {self._schema}.predictions "
+            f"WHERE {' AND '.join(where)} ORDER BY origin_time DESC, created_ms DESC LIMIT %s) t "
+            "ORDER BY origin_time, created_ms", [*args, limit])
+        return [LivePrediction(**dict(zip(_PRED_FIELDS, r, strict=True))) for r in rows]
+
+    async def due_predictions(self, now_ms: int, *, limit: int = 1000) -> list[LivePrediction]:
+        rows = await self._fetch(
+            f"SELECT {', '.join(_PRED_COLUMNS)} FROM {self._schema}.predictions "
+            "WHERE actual_price IS NULL AND due_ms <= %s ORDER BY due_ms LIMIT %s", [now_ms, limit])
+        return [LivePrediction(**dict(zip(_PRED_FIELDS, r, strict=True))) for r in rows]
+
+    async def record_outcomes(self, outcomes: Sequence[LivePrediction]) -> int:
+        done = [p for p in outcomes if p.actual_price is not None]
+        if done:
+            await self._execute_many(
+                f"UPDATE {self._schema}.predictions SET actual_price = %s, scored_ms = %s "
+                "WHERE symbol = %s AND horizon = %s AND model_id = %s AND origin_time = %s",
+                [(p.actual_price, p.scored_ms, p.symbol, p.horizon, p.model_id, p.origin_ms) for p in done])
+        return len(done)
+
     async def save_fold(self, state: FoldState) -> None:
         await self._ready()
         s = self._schema
-        rows = [(c.symbol, c.interval.value, c.open_ms, c.open, c.high, c.low, c.close, c.volume, c.quote_volume,
-                 c.trades, c.taker_buy_volume, c.taker_buy_quote_volume) for c in state.open_candles]
-        syms = [(k, state.max_trade_ids.get(k, -1), state.watermarks_ms.get(k, 0))
-                for k in sorted(set(state.max_trade_ids) | set(state.watermarks_ms))]
+        rows = [
+            (
+                c.symbol,
+                c.interval.value,
+                c.open_ms,
+                c.open,
+                c.high,
+                c.low,
+                c.close,
+                c.volume,
+                c.quote_volume,
+                c.trades,
+                c.taker_buy_volume,
+                c.taker_buy_quote_volume,
+            )
+            for c in state.open_candles
+        ]
+        syms = [
+            (k, state.max_trade_ids.get(k, -1), state.watermarks_ms.get(k, 0))
+            for k in sorted(set(state.max_trade_ids) | set(state.watermarks_ms))
+        ]
         try:
             async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
                 await cur.execute(f"DELETE FROM {s}.open_candles")
                 await cur.execute(f"DELETE FROM {s}.fold_symbols")
                 if rows:
                     await cur.executemany(
-                        f"INSERT INTO {s}.open_candles ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * 12)})", rows)
+                        f"INSERT INTO {s}.open_candles ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * 12)})", rows
+                    )
                 if syms:
                     await cur.executemany(f"INSERT INTO {s}.fold_symbols VALUES (%s, %s, %s)", syms)
         except psycopg.Error as exc:
@@ -197,14 +307,31 @@ class PostgresStore:
         if not syms:
             return None
         rows = await self._fetch(
-            f"SELECT {', '.join(_COLUMNS)} FROM {self._schema}.open_candles ORDER BY open_time", [])
-        return FoldState(tuple(_candle(r, closed=False) for r in rows),
-                         {r[0]: int(r[1]) for r in syms}, {r[0]: int(r[2]) for r in syms})
+            f"SELECT {', '.join(_COLUMNS)} FROM {self._schema}.open_candles ORDER BY open_time", []
+        )
+        return FoldState(
+            tuple(_candle(r, closed=False) for r in rows),
+            {r[0]: int(r[1]) for r in syms},
+            {r[0]: int(r[2]) for r in syms},
+        )
 
     async def close(self) -> None:
         await self._pool.close()
 
 
 def _candle(r: tuple[Any, ...], *, closed: bool = True) -> Candle:
-    return Candle(r[0], Interval(r[1]), int(r[2]), float(r[3]), float(r[4]), float(r[5]), float(r[6]),
-                  float(r[7]), float(r[8]), int(r[9]), float(r[10]), float(r[11]), closed)
+    return Candle(
+        r[0],
+        Interval(r[1]),
+        int(r[2]),
+        float(r[3]),
+        float(r[4]),
+        float(r[5]),
+        float(r[6]),
+        float(r[7]),
+        float(r[8]),
+        int(r[9]),
+        float(r[10]),
+        float(r[11]),
+        closed,
+    )
