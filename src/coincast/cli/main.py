@@ -20,6 +20,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstring paragraphs rewrap; single newlines do not break lines
 )
 
 # One line per command module (add yours here; keep the order the data flow's).
