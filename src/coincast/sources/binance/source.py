@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Self
@@ -42,6 +43,8 @@ from coincast.sources.binance.wire import (
     parse_message,
 )
 from coincast.sources.binance.ws import MAX_STREAMS_PER_CONNECTION, Connection, ConnectionLost
+
+log = logging.getLogger(__name__)
 
 GAPS = Counter("coincast_binance_gaps", "Trade-id gaps found on the Binance stream", ["symbol"])
 GAPS_REPAIRED = Counter("coincast_binance_gaps_repaired", "Gaps filled from Binance REST", ["symbol"])
@@ -276,6 +279,7 @@ class BinanceSource:
     def _on_backoff(self, state: RetryCallState) -> None:
         wait = state.next_action.sleep if state.next_action else 0.0
         self.backoff_history.append(wait)
+        log.info("binance reconnect backoff", extra={"sleep_s": round(wait, 3), "error": self.health.last_error})
         self.health.detail["backoff_s"] = f"{wait:.3f}"
         self.health.detail["attempts"] = str(state.attempt_number)
 
@@ -355,6 +359,7 @@ class BinanceSource:
             await old.close()
         self.rotations += 1
         self.health.detail["rotations"] = str(self.rotations)
+        log.info("binance connection rotated", extra={"old": old.number, "new": new.number})
         self.health.detail["connection"] = str(new.number)
         return new, reader
 
@@ -382,6 +387,7 @@ class BinanceSource:
         self._down = 0
         self.health.connected = True
         self.health.detail["connection"] = str(conn.number)
+        log.info("binance connected", extra={"connection": conn.number, "streams": len(conn.streams)})
         self.health.detail["backoff_s"] = "0"
 
     def _went_down(self, conn: Connection, exc: ConnectionLost) -> None:
@@ -391,6 +397,7 @@ class BinanceSource:
         self.health.connected = False
         self.health.reconnects += 1
         self.health.last_error = str(exc)
+        log.warning("binance connection lost", extra={"connection": conn.number, "reason": str(exc)})
         if exc.stale and not self.health.stale_since_ms:
             self.health.stale_since_ms = conn.last_frame_ms
         RECONNECTS.labels("stale" if exc.stale else "closed").inc()
@@ -511,18 +518,26 @@ class BinanceSource:
                 if not tracker.missing:
                     return
                 if self._clock.now_ms() < self._rest_down_until:
-                    for a, b in list(tracker.missing):
+                    gaps = list(tracker.missing)
+                    for a, b in gaps:
                         self._give_up(symbol, a, b, "REST unavailable")
+                    log.warning(
+                        "binance gaps not repaired: REST unavailable", extra={"symbol": symbol, "gaps": len(gaps)}
+                    )
                     return
                 # every open gap in one pass: a page of 1000 ids often covers several small ones
                 lo, hi = tracker.missing[0][0], tracker.missing[-1][1]
                 before = list(tracker.missing)
                 await self._refill(symbol, lo, hi)
+                lost = 0
                 for a, b in before:
                     if tracker.is_missing(a, b):
                         self._give_up(symbol, a, b, "not available over REST")
+                        lost += 1
                     else:
                         self._count_gap(symbol, found=False, repaired=True)
+                if lost:
+                    log.warning("binance gaps not repaired", extra={"symbol": symbol, "gaps": lost})
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # a 418 ban or a bug: stop the stream loudly
