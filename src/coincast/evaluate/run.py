@@ -15,7 +15,7 @@ from coincast.domain import ConfigError, Interval, InvalidRequest, InvalidTimeRa
 from coincast.evaluate.metrics import leaderboard, report_records
 from coincast.evaluate.walk_forward import WalkForwardConfig, default_retrain_ms, walk_forward
 from coincast.train.features import pipeline_available, pipeline_features
-from coincast.train.frames import horizon_frames
+from coincast.train.frames import horizon_frames, to_open_ms
 from coincast.train.registry import BASELINES, model_spec
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
@@ -110,7 +110,7 @@ def run_evaluation(
     test_end_ms = parse_time_ms(test_end, "--test-end") if test_end else None
     step_ms = parse_duration_ms(retrain_every) if retrain_every else default_retrain_ms(hz)
     klines = load_klines(data, symbols)
-    times = pd.to_datetime(klines["open_time"], utc=True).astype("datetime64[ms, UTC]").astype("int64")
+    times = to_open_ms(klines["open_time"])
     first, last = int(times.min()), int(times.max())
     span = f"{_iso(first)} .. {_iso(last)}"
     if not first < train_end_ms < last:

@@ -36,10 +36,17 @@ def check_klines(klines: pd.DataFrame) -> pd.DataFrame:
         raise InvalidRequest(f"klines lack columns {missing}; expected at least {list(KLINE_COLUMNS)}")
     out = klines.loc[:, list(KLINE_COLUMNS)].copy()
     out["symbol"] = out["symbol"].astype(str)
-    ts = pd.to_datetime(out["open_time"], utc=True)
-    out["open_ms"] = ts.astype("datetime64[ms, UTC]").astype("int64")
+    out["open_ms"] = to_open_ms(out["open_time"])
     out = out.drop_duplicates(["symbol", "open_ms"], keep="last")
     return out.sort_values(["symbol", "open_ms"], kind="stable").reset_index(drop=True)
+
+
+def to_open_ms(open_time: pd.Series) -> pd.Series:
+    """Open times (timestamps, ISO strings or Binance integer milliseconds) as int64 ms UTC."""
+    if pd.api.types.is_integer_dtype(open_time):
+        return open_time.astype("int64")  # Binance milliseconds, not pandas' default nanoseconds
+    ts = pd.to_datetime(open_time, utc=True)
+    return ts.astype("datetime64[ms, UTC]").astype("int64")
 
 
 def native_interval_ms(klines: pd.DataFrame) -> int:

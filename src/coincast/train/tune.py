@@ -24,7 +24,7 @@ import pandas as pd
 from coincast.domain import Interval, InvalidRequest, InvalidTimeRange
 from coincast.evaluate.walk_forward import training_frame
 from coincast.train.features import pipeline_available, pipeline_features
-from coincast.train.frames import horizon_frames
+from coincast.train.frames import horizon_frames, to_open_ms
 from coincast.train.registry import create_model, model_spec
 
 Space = Callable[[Any], dict[str, Any]]
@@ -157,7 +157,7 @@ def run_tuning(
         raise InvalidRequest(f"--trials must be at least 1, got {trials}")
     hz = Interval.parse(horizon)
     klines = load_klines(data, [symbol])
-    times = pd.to_datetime(klines["open_time"], utc=True).astype("datetime64[ms, UTC]").astype("int64")
+    times = to_open_ms(klines["open_time"])
     first, last = int(times.min()), int(times.max())
     end_ms = parse_time_ms(train_end, "--train-end") if train_end else first + int(0.8 * (last - first))
     end_ms = hz.floor(end_ms + 3_600_000) - 3_600_000 if hz is Interval.D1 else end_ms
