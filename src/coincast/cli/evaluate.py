@@ -43,6 +43,9 @@ def evaluate(
     predictions: Annotated[
         Path | None, typer.Option("--predictions", help="Write every forecast to this parquet file.")
     ] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option("--cache-dir", help="Keep fitted window models here and reuse them.")
+    ] = None,
     list_models: Annotated[bool, typer.Option("--list-models", help="List the model names and exit.")] = False,
 ) -> None:
     """Walk-forward evaluation against persistence, with calibrated intervals.
@@ -83,6 +86,7 @@ def evaluate(
             seed=seed,
             level=level,
             n_jobs=jobs,
+            cache_dir=cache_dir,
             progress=tick,
             on_plan=plan,
         )

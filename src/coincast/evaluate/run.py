@@ -100,6 +100,7 @@ def run_evaluation(
     level: float = 0.9,
     n_jobs: int = 2,
     use_pipeline: bool = True,
+    cache_dir: Path | None = None,
     progress: Callable[[str, str], None] | None = None,
     on_plan: Callable[[int], None] | None = None,
 ) -> EvaluationResult:
@@ -132,6 +133,7 @@ def run_evaluation(
         seed=seed,
         level=level,
         n_jobs=n_jobs,
+        cache_dir=str(cache_dir) if cache_dir is not None else None,
     )
     if on_plan is not None:
         on_plan(len(frames) * len(names))

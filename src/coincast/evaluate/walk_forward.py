@@ -10,9 +10,11 @@ the torch nets continue from its weights. (symbol, model) tasks run in parallel 
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,6 +57,7 @@ class WalkForwardConfig:
     level: float = 0.9
     n_jobs: int = 2
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cache_dir: str | None = None  # fitted window models are saved here and reused by later runs
 
 
 def default_retrain_ms(horizon: Interval) -> int:
@@ -98,13 +101,21 @@ def evaluate_one(
     pool: np.ndarray | None = None
     out: list[pd.DataFrame] = []
     fit_s: list[float] = []
-    cut, window = cfg.train_end_ms, 0
+    cut, window, key = cfg.train_end_ms, 0, ""
     while cut <= last_origin:
         nxt = cut + cfg.retrain_every_ms
         train = training_frame(frame, cut, h)
-        m = create_model(model, seed=task_seed(cfg.seed, symbol, model) + window, level=cfg.level, **params)
+        seed = task_seed(cfg.seed, symbol, model) + window
+        m = create_model(model, seed=seed, level=cfg.level, **params)
+        key = _cache_key(key, model, params, seed, cfg.level, train, pool)
         t0 = time.perf_counter()
-        m.fit(train, residuals=pool, previous=previous)
+        cached = _cache_load(cfg.cache_dir, key, type(m))
+        if cached is not None:
+            m = cached
+        else:
+            m.fit(train, residuals=pool, previous=previous)
+            if cfg.cache_dir is not None:
+                m.save(Path(cfg.cache_dir) / key)
         fit_s.append(time.perf_counter() - t0)
         hist = frame[om <= min(nxt - 1, last_origin)]
         fc = m.predict(hist.drop(columns="target"), start_ms=cut)
@@ -123,6 +134,30 @@ def evaluate_one(
     tms = preds["target_time"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
     preds["actual_price"] = close.reindex(tms).to_numpy()
     return preds.loc[:, list(PREDICTION_COLUMNS)], fit_s
+
+
+def _cache_key(
+    previous_key: str,
+    model: str,
+    params: dict[str, Any],
+    seed: int,
+    level: float,
+    train: pd.DataFrame,
+    pool: np.ndarray | None,
+) -> str:
+    """Content hash of everything a window's fit depends on (chained through earlier windows)."""
+    h = hashlib.sha256()
+    h.update(repr((previous_key, model, sorted(params.items()), seed, level, list(train.columns))).encode())
+    h.update(pd.util.hash_pandas_object(train, index=False).to_numpy().tobytes())
+    if pool is not None:
+        h.update(np.ascontiguousarray(pool, dtype=np.float64).tobytes())
+    return f"{model}-{h.hexdigest()[:32]}"
+
+
+def _cache_load(cache_dir: str | None, key: str, cls: type[ReturnForecaster]) -> ReturnForecaster | None:
+    if cache_dir is None or not (Path(cache_dir) / key / "model.joblib").is_file():
+        return None
+    return cls.load(Path(cache_dir) / key)
 
 
 def _takes_threads(model: str) -> bool:

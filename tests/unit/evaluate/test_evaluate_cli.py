@@ -99,11 +99,13 @@ def test_report_is_recomputable_from_predictions(
         assert rec["interval_mean_width"] == pytest.approx(np.mean(g["upper"] - g["lower"]))
         assert (rec["dm_pvalue"] is None) == (rec["model"] == "persistence")
 
-    # Same seed, one process instead of two: identical forecasts.
-    again = tmp_path / "again"
-    code, text = _run(_evaluate(slice_file, again, "drift,lda,gaussian_nb", 1), monkeypatch, capsys)
-    assert code == 0, text
-    pd.testing.assert_frame_equal(preds, pd.read_parquet(again / "preds.parquet"))
+    # Same seed, one process instead of two, fitting then reusing cached window models: identical.
+    cache = ("--cache-dir", str(tmp_path / "cache"))
+    for run in ("fit", "cached"):
+        code, text = _run(_evaluate(slice_file, tmp_path / run, "drift,lda,gaussian_nb", 1, cache), monkeypatch, capsys)
+        assert code == 0, text
+        pd.testing.assert_frame_equal(preds, pd.read_parquet(tmp_path / run / "preds.parquet"))
+    assert len(list((tmp_path / "cache").glob("lda-*/model.joblib"))) == 2 * 3  # symbols x windows
 
 
 @pytest.mark.parametrize(
