@@ -193,7 +193,7 @@ async def test_sparse_ids_are_reported_not_chased_forever(shared_data: Path) -> 
         col = Collector(src)
         try:
             await col.wait_for(lambda: fake.done and len(col.ids("BTCUSDT")) == len(market))
-            await col.wait_for(lambda: src.watermark_ms() > 0 and not src._workers, 10)
+            await col.wait_for(lambda: src.watermark_ms() > 0 and not src.repairing, 10)
             assert np.array_equal(np.sort(col.ids("BTCUSDT")), market.ids)
             assert src.health.gaps >= 1000 and int(src.health.detail["gaps_unrepaired"]) >= 1
             assert len(fake.rest_log) < 200  # gaps are fetched together, not one request each
@@ -220,7 +220,7 @@ async def test_rest_down_during_repair_releases_the_watermark(fake: FakeBinance)
         await col.wait_for(lambda: fake.markets["BTCUSDT"].cursor >= 900)
         fake.refuse = 0
         await col.wait_for(lambda: fake.done and src.health.connected)
-        await col.wait_for(lambda: src.watermark_ms() > held and not src._workers, 10)  # released
+        await col.wait_for(lambda: src.watermark_ms() > held and not src.repairing, 10)  # released
         assert int(src.health.detail["gaps_unrepaired"]) >= 1 and "REST" in src.health.last_error
         got = col.ids("BTCUSDT")
         assert len(np.unique(got)) == len(got)  # what arrived arrived once

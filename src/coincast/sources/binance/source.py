@@ -32,7 +32,7 @@ from coincast.domain import Candle, Clock, ConfigError, DeadLetter, MalformedMes
 from coincast.sources.base import DeadLetterSink, SourceHealth
 from coincast.sources.binance.batcher import KlineCrossCheck, TradeBuffer
 from coincast.sources.binance.gaps import IdTracker
-from coincast.sources.binance.repair import RepairFailed, refill, rows_batch
+from coincast.sources.binance.repair import GapRepairer
 from coincast.sources.binance.rest import BinanceRest, TradePage
 from coincast.sources.binance.wire import (
     BookTop,
@@ -46,8 +46,6 @@ from coincast.sources.binance.ws import MAX_STREAMS_PER_CONNECTION, Connection, 
 
 log = logging.getLogger(__name__)
 
-GAPS = Counter("coincast_binance_gaps", "Trade-id gaps found on the Binance stream", ["symbol"])
-GAPS_REPAIRED = Counter("coincast_binance_gaps_repaired", "Gaps filled from Binance REST", ["symbol"])
 DEAD_LETTERS = Counter("coincast_binance_dead_letters", "Binance messages set aside", ["kind"])
 RECONNECTS = Counter("coincast_binance_reconnects", "Binance WebSocket reconnects", ["cause"])
 
@@ -116,10 +114,18 @@ class BinanceSource:
         self._trackers: dict[str, IdTracker] = {}
         self._conns: list[Connection] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._repairs = 0
-        self._workers: set[str] = set()
-        self._tail_pending: set[str] = set()
-        self._rest_down_until = 0
+        self._repairer = GapRepairer(
+            fetch=self._fetch,
+            deliver=self._deliver,
+            trackers=self._trackers,
+            health=self.health,
+            clock=clock,
+            spawn=self._spawn,
+            fail=self._queue.put,
+            attempts=self.options.repair_attempts,
+            max_pages=self.options.repair_max_pages,
+            cooldown_s=self.options.rest_cooldown_s,
+        )
         self._down = 1  # connections not (yet) live; watermark holds while > 0
         self._hold_ms = 0
         self._last_wm = 0
@@ -159,13 +165,18 @@ class BinanceSource:
         watchdog only after ``stale_after_s``) must not let candles close over trades that
         REST will bring back. While disconnected or repairing: held at the last complete point.
         """
-        if self._down == 0 and self._repairs == 0 and not self._has_missing():
+        if self._down == 0 and not self.repairing:
             last_frame = max((c.last_frame_ms for c in self._conns if c.had_data), default=0)
             wm = min(self._clock.now_ms(), last_frame) if last_frame else self._clock.now_ms()
         else:
             wm = self._hold_ms
         self._last_wm = max(self._last_wm, wm)
         return self._last_wm
+
+    @property
+    def repairing(self) -> bool:
+        """True while a gap is open or being refilled from REST (the watermark holds meanwhile)."""
+        return self._repairer.active > 0 or self._has_missing()
 
     async def events(self) -> AsyncIterator[TradeBatch]:
         """Yield trade batches (one symbol each) until closed.
@@ -184,6 +195,7 @@ class BinanceSource:
 
     async def close(self) -> None:
         self._closed = True
+        self._repairer.closed = True
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -383,7 +395,7 @@ class BinanceSource:
         # repairs are counted before the watermark is released, so it never runs ahead of them.
         for symbol, tracker in self._trackers.items():
             if tracker.high is not None:
-                self._start_repair(symbol, tail=True)
+                self._repairer.start(symbol, tail=True)
         self._down = 0
         self.health.connected = True
         self.health.detail["connection"] = str(conn.number)
@@ -460,9 +472,9 @@ class BinanceSource:
         tracker = self._trackers.setdefault(batch.symbol, IdTracker())
         mask, gaps = tracker.accept(batch.trade_id)
         for _ in gaps:
-            self._count_gap(batch.symbol, found=True, repaired=False)
+            self._repairer.count_gap(batch.symbol, found=True, repaired=False)
         if gaps:
-            self._start_repair(batch.symbol)
+            self._repairer.start(batch.symbol)
         if not mask.all():
             self.duplicates += int((~mask).sum())
             self.health.detail["duplicates"] = str(self.duplicates)
@@ -489,99 +501,6 @@ class BinanceSource:
         if self.options.stream == "aggTrade":
             return await self._rest.agg_trades(symbol, from_id=from_id, on_bad=bad)
         return await self._rest.historical_trades(symbol, from_id=from_id, on_bad=bad)
-
-    def _start_repair(self, symbol: str, *, tail: bool = False) -> None:
-        """Make sure the symbol's repair worker runs (one per symbol, so requests stay few).
-
-        ``tail``: also resume from the last delivered id up to the present (after a reconnect).
-        Counted in ``_repairs`` synchronously: the watermark holds from this instant.
-        """
-        if tail:
-            self._tail_pending.add(symbol)
-        if symbol in self._workers:
-            return
-        self._workers.add(symbol)
-        self._repairs += 1
-        self._spawn(self._repair_worker(symbol))
-
-    async def _repair_worker(self, symbol: str) -> None:
-        tracker = self._trackers[symbol]
-        try:
-            while not self._closed:
-                if symbol in self._tail_pending:
-                    self._tail_pending.discard(symbol)
-                    assert tracker.high is not None
-                    got = await self._refill(symbol, tracker.high + 1, None)
-                    if got:
-                        self._count_gap(symbol, found=True, repaired=True)
-                    continue
-                if not tracker.missing:
-                    return
-                if self._clock.now_ms() < self._rest_down_until:
-                    gaps = list(tracker.missing)
-                    for a, b in gaps:
-                        self._give_up(symbol, a, b, "REST unavailable")
-                    log.warning(
-                        "binance gaps not repaired: REST unavailable", extra={"symbol": symbol, "gaps": len(gaps)}
-                    )
-                    return
-                # every open gap in one pass: a page of 1000 ids often covers several small ones
-                lo, hi = tracker.missing[0][0], tracker.missing[-1][1]
-                before = list(tracker.missing)
-                await self._refill(symbol, lo, hi)
-                lost = 0
-                for a, b in before:
-                    if tracker.is_missing(a, b):
-                        self._give_up(symbol, a, b, "not available over REST")
-                        lost += 1
-                    else:
-                        self._count_gap(symbol, found=False, repaired=True)
-                if lost:
-                    log.warning("binance gaps not repaired", extra={"symbol": symbol, "gaps": lost})
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # a 418 ban or a bug: stop the stream loudly
-            self.health.last_error = f"gap repair {symbol}: {type(exc).__name__}: {exc}"
-            await self._queue.put(exc)
-        finally:
-            self._workers.discard(symbol)
-            self._repairs -= 1
-
-    async def _refill(self, symbol: str, lo: int, hi: int | None) -> int:
-        """Fetch ids ``lo..hi`` (``hi`` None: up to the present) over REST and deliver them."""
-        tracker = self._trackers[symbol]
-
-        async def deliver(rows: list[TradeRow]) -> None:
-            await self._deliver(rows_batch(symbol, rows, self._clock.now_ms()))
-
-        try:
-            return await refill(
-                lambda cursor: self._fetch(symbol, cursor),
-                deliver,
-                lo,
-                hi,
-                still_missing=lambda: hi is not None and tracker.is_missing(lo, hi),
-                attempts=self.options.repair_attempts,
-                max_pages=self.options.repair_max_pages,
-            )
-        except RepairFailed as exc:
-            self.health.last_error = f"gap repair {symbol}: {exc}"
-            if exc.rest_down:  # stop holding the watermark on REST for a while
-                self._rest_down_until = self._clock.now_ms() + int(self.options.rest_cooldown_s * 1000)
-            return exc.got
-
-    def _give_up(self, symbol: str, lo: int, hi: int, why: str) -> None:
-        lost = self._trackers[symbol].forget(lo, hi)
-        self.health.detail["gaps_unrepaired"] = str(int(self.health.detail["gaps_unrepaired"]) + 1)
-        self.health.last_error = f"gap {symbol} ids {lo}..{hi}: {lost} trades {why}"
-
-    def _count_gap(self, symbol: str, *, found: bool, repaired: bool) -> None:
-        if found:
-            self.health.gaps += 1
-            GAPS.labels(symbol).inc()
-        if repaired:
-            self.health.gaps_repaired += 1
-            GAPS_REPAIRED.labels(symbol).inc()
 
 
 def _stream_name(symbol: str, msg: object, trade_stream: str) -> str:
