@@ -50,8 +50,9 @@ STORE_ROWS = 100_000  # newest candles read per symbol from the serving store
 CURVE_POINTS = 1_500  # longer drawdown curves are reduced to the deepest point of each UTC day
 _PERIOD = re.compile(r"^(all|([1-9]\d{0,2})([dwmy]))$")
 _HINT = (
-    "load history with `coincast backfill --symbols {symbols} --interval {interval}` (from Binance) or "
-    "`coincast import PATH` (a klines file), or wait for the live stream to close more {interval} candles"
+    "load history with `coincast backfill --interval {interval} --start 2023-01-01` "
+    "(from Binance) or `coincast import PATH` (klines CSV/Parquet), or wait for the live stream to close "
+    "more {interval} candles"
 )
 
 
@@ -59,14 +60,18 @@ class InvalidPeriod(InvalidRequest):
     code = "invalid_period"
 
 
-class NoData(InvalidRequest):
+class MissingData(InvalidRequest):
+    """Too little history for a report: the user must load some or wait (see the subclasses)."""
+
+
+class NoData(MissingData):
     """Neither the lake nor the store has candles for the request (404)."""
 
     status_code = 404
     code = "no_data"
 
 
-class NotEnoughData(InvalidRequest):
+class NotEnoughData(MissingData):
     """Candles exist but span too few days for risk measures (409)."""
 
     status_code = 409
@@ -179,6 +184,13 @@ class AnalyticsService:
                 self._cache[query.key] = got
             return got
 
+    async def report_or_missing(self, query: AnalyticsQuery) -> StoredReport | MissingData:
+        """Like :meth:`report`, but no or too little data is returned, not raised (an expected state)."""
+        try:
+            return await self.report(query)
+        except MissingData as exc:
+            return exc
+
     def _fresh(self, report: StoredReport, now_ms: int) -> bool:
         return 0 <= now_ms - report.computed_ms < self._ttl_ms
 
@@ -207,7 +219,7 @@ class AnalyticsService:
     def _build(self, query: AnalyticsQuery, klines: pd.DataFrame, source: str, now_ms: int) -> StoredReport:
         from coincast.analytics.report import build_report
 
-        hint = _HINT.format(symbols=",".join(query.symbols), interval=query.interval.value)
+        hint = _HINT.format(interval=query.interval.value)
         if klines.empty:
             raise NoData(f"no {query.interval.value} candles for {', '.join(query.symbols)} yet; {hint}")
         report = build_report(klines, period=query.period)
@@ -343,6 +355,7 @@ def build_payload(
         "window": {"start": report.start.isoformat(), "end": report.end.isoformat()},
         "rows": rows,
         "rows_total": sum(rows.values()),
+        "available": True,
         "computed_at": datetime.fromtimestamp(now_ms / 1000, UTC).isoformat(),
         "computed_at_ms": now_ms,
         "expires_at": datetime.fromtimestamp((now_ms + ttl_ms) / 1000, UTC).isoformat(),

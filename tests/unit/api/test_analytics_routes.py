@@ -160,6 +160,13 @@ async def test_no_data_and_not_enough_data_say_what_to_run(client: httpx.AsyncCl
     r = await client.get("/api/v1/analytics", params={"interval": "1h", "symbols": "ETHUSDT"})
     assert r.status_code == 409 and r.json()["error"] == "not_enough_data"
     assert "3 1h candles" in r.json()["detail"] and "coincast backfill" in r.json()["detail"]
+    # the dashboard asks for an answer it can show: 200, available false, the same reason
+    r = await client.get("/api/v1/analytics", params={"interval": "1h", "symbols": "ETHUSDT", "missing_ok": "true"})
+    assert r.status_code == 200 and r.json()["available"] is False and r.json()["error"] == "not_enough_data"
+    r = await client.get("/api/v1/analytics", params={"interval": "1h", "symbols": "BTCUSDT", "missing_ok": "1"})
+    assert r.status_code == 200 and r.json()["error"] == "no_data" and "coincast import" in r.json()["detail"]
+    r = await client.get("/api/v1/analytics", params={"interval": "1d", "missing_ok": "true"})
+    assert r.status_code == 200 and r.json()["available"] is True and len(r.json()["kpis"]) == 2
 
 
 @pytest.mark.parametrize(

@@ -16,12 +16,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 from coincast.analytics.service import (
     TABLES,
     AnalyticsQuery,
     AnalyticsService,
+    MissingData,
     parse_interval,
     parse_period,
 )
@@ -64,10 +65,25 @@ def analytics_router(services: Services, *, ttl_s: float = 300.0, clock: Clock |
         return AnalyticsQuery(parse_period(period), parse_interval(interval), tuple(dict.fromkeys(wanted)))
 
     @router.get("/api/v1/analytics")
-    async def analytics(period: str = PeriodQ, interval: str = IntervalQ, symbols: str | None = SymbolsQ) -> Response:
+    async def analytics(
+        period: str = PeriodQ,
+        interval: str = IntervalQ,
+        symbols: str | None = SymbolsQ,
+        missing_ok: bool = Query(
+            False,
+            description="with too little data answer 200 and {available: false, error, detail} instead of 404/409 "
+            "(the dashboard's empty state is not a failed request)",
+        ),
+    ) -> Response:
         """Per-coin KPIs and risk, weekly/monthly returns, correlations, portfolios, drawdown curves."""
-        report = await service.report(await query_of(period, interval, symbols))
-        return Response(report.payload_json, media_type="application/json")
+        query = await query_of(period, interval, symbols)
+        if not missing_ok:
+            report = await service.report(query)
+            return Response(report.payload_json, media_type="application/json")
+        got = await service.report_or_missing(query)
+        if isinstance(got, MissingData):
+            return JSONResponse({"available": False, "error": got.code, "detail": str(got)})
+        return Response(got.payload_json, media_type="application/json")
 
     @router.get("/api/v1/analytics.csv")
     async def analytics_csv(

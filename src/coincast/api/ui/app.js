@@ -1,5 +1,6 @@
 // Live market page: wires the REST API, the WebSocket feed, the chart and the market table.
 
+import { AnalyticsPage } from "./analytics.js";
 import { api } from "./api.js";
 import { CandleChart } from "./chart.js";
 import {
@@ -59,6 +60,23 @@ const chart = new CandleChart($("chart"), {
 });
 
 const markets = new MarketTable($("markets").tBodies[0], { onSelect: (symbol) => show(symbol, state.interval) });
+
+const analytics = new AnalyticsPage($("page-analytics"));
+const onAnalytics = () => location.hash.startsWith("#/analytics");
+
+/** Show the page the hash names: #/analytics, else the market (#SYMBOL/interval, the default). */
+function route() {
+  const on = onAnalytics();
+  $("page-market").hidden = on;
+  $("page-analytics").hidden = !on;
+  for (const a of document.querySelectorAll(".nav-link[data-page]")) {
+    if (a.dataset.page === (on ? "analytics" : "market")) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  if (on) analytics.show();
+  else analytics.hide();
+  return on;
+}
 
 const live = new LiveSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`, {
   onMessage,
@@ -167,7 +185,7 @@ function show(symbol, interval) {
     state.lastPrice = null;
     save(STORE.symbol, symbol);
     save(STORE.interval, interval);
-    history.replaceState(null, "", `#${symbol}/${interval}`);
+    if (!onAnalytics()) history.replaceState(null, "", `#${symbol}/${interval}`);
     live.subscribe(candleSub(symbol, interval));
   }
   renderSelectors();
@@ -374,11 +392,20 @@ function initialView() {
 }
 
 async function start() {
-  initTheme($("theme-toggle"), () => chart.refreshTheme());
+  initTheme($("theme-toggle"), () => {
+    chart.refreshTheme();
+    analytics.refreshTheme();
+  });
+  route();
+  document.querySelector(".nav-link[data-page='market']").addEventListener("click", (ev) => {
+    if (!onAnalytics() || !state.symbol) return; // a full load of / is the fallback
+    ev.preventDefault();
+    location.hash = `#${state.symbol}/${state.interval}`;
+  });
   initOverlays();
   $("symbol-select").addEventListener("change", (ev) => show(ev.target.value, state.interval));
   window.addEventListener("hashchange", () => {
-    if (!state.symbols.length) return;
+    if (route() || !state.symbols.length) return;
     const view = initialView();
     show(view.symbol, view.interval);
   });
@@ -410,7 +437,7 @@ async function start() {
 }
 
 // Debug handle for the browser console and the end-to-end test.
-window.coincast = { state, chart, live, markets, show };
+window.coincast = { state, chart, live, markets, show, analytics };
 
 if (window.Plotly) start();
 else window.addEventListener("load", start, { once: true });
