@@ -36,10 +36,10 @@ from coincast.wiring import open_bus, open_source, open_store, redact, restore_f
 log = logging.getLogger(__name__)
 
 
-def serve_metrics(port: int) -> None:
-    """Expose ``/metrics`` for a role without an API server (0 = none)."""
+def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
+    """Expose ``/metrics`` for a role without an API server (0 = none) on ``host`` (``api.host``)."""
     if port:
-        start_http_server(port, addr="127.0.0.1")
+        start_http_server(port, addr=host)
 
 
 async def run_ingest(settings: Settings, stop: asyncio.Event, clock: Clock | None = None) -> None:

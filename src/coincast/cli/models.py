@@ -71,6 +71,10 @@ def train(
         bool,
         typer.Option("--pipeline-features/--core-features", help="Add the batch-layer indicator features."),
     ] = False,
+    lake: Annotated[
+        str | None, typer.Option("--lake", help="Read the klines from this history lake instead of --data.")
+    ] = None,
+    interval: Annotated[str, typer.Option("--interval", help="Candle interval to read from --lake.")] = "1h",
     data_dir: DataDir = None,
 ) -> None:
     """Train a model, validate it walk-forward and register it (promote with `coincast models promote`).
@@ -89,8 +93,8 @@ def train(
 
     settings, registry = _registry(data_dir)
     path = data or settings.models.train_data
-    if path is None:
-        raise ConfigError("coincast train needs --data PATH.parquet (or COINCAST_MODELS__TRAIN_DATA)")
+    if path is None and lake is None:
+        raise ConfigError("coincast train needs --data PATH.parquet, --lake URL or COINCAST_MODELS__TRAIN_DATA")
     if promote not in ("never", "always", "if_better"):
         raise InvalidRequest(f"--promote {promote!r}: expected never, always or if_better")
     try:
@@ -114,7 +118,16 @@ def train(
         expiry_ms=settings.models.expiry_ms,
         feature_set="core+pipeline" if pipeline else "core",
     )
-    klines = read_klines(path, request.symbol)
+    if path is not None:
+        klines = read_klines(path, request.symbol)
+    else:
+        from coincast.lake.parquet import open_lake
+
+        assert lake is not None
+        frame = open_lake(lake).read([request.symbol], Interval.parse(interval))
+        if frame.height == 0:
+            raise InvalidRequest(f"no {request.symbol} {interval} klines in the lake {lake!r}; run coincast backfill")
+        klines = frame.to_pandas()
     bar = tqdm(
         total=100.0,
         desc=f"train {request.model} {request.symbol} {hz.value}",

@@ -15,7 +15,7 @@ from coincast.settings import Settings, load_settings
 Bus = Annotated[str | None, typer.Option(help="Bus URL, e.g. kafka://127.0.0.1:9092 (default: memory://).")]
 Store = Annotated[str | None, typer.Option(help="Store URL, e.g. postgresql://user@host/db (default: DuckDB).")]
 DataDir = Annotated[Path | None, typer.Option(help="Data directory (default: ./data).")]
-Metrics = Annotated[int, typer.Option(help="Port for Prometheus /metrics on 127.0.0.1 (0 = off).")]
+Metrics = Annotated[int, typer.Option(help="Port for Prometheus /metrics on api.host (0 = off).")]
 
 
 def _settings(**kw: object) -> Settings:
@@ -50,7 +50,7 @@ def ingest(
     from coincast.roles import run_ingest, serve_metrics
 
     s = _settings(bus__url=bus, store__url=store, data_dir=data_dir, source__kind=source, symbols=symbols)
-    serve_metrics(metrics_port)
+    serve_metrics(metrics_port, s.api.host)
     _run(lambda stop: run_ingest(s, stop))
 
 
@@ -62,7 +62,7 @@ def process(bus: Bus = None, store: Store = None, data_dir: DataDir = None, metr
     from coincast.roles import run_process, serve_metrics
 
     s = _settings(bus__url=bus, store__url=store, data_dir=data_dir)
-    serve_metrics(metrics_port)
+    serve_metrics(metrics_port, s.api.host)
     _run(lambda stop: run_process(s, stop))
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from prometheus_client import Gauge
 
 from coincast.domain import Candle, Clock, Interval
 from coincast.registry.base import ModelRegistry, ModelVersion, live_key
@@ -38,6 +39,8 @@ from coincast.stream.candles import CandleUpdate
 from coincast.train.forecasters.core import ReturnForecaster
 from coincast.train.frames import horizon_frames
 
+MODEL_AGE = Gauge("coincast_model_age_seconds", "Age of the live model", ["symbol", "horizon"])
+MODEL_SERVING = Gauge("coincast_model_serving", "1 while the live model serves forecasts", ["symbol", "horizon"])
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, dict[str, object]], None]
@@ -350,6 +353,14 @@ class LivePredictor:
                 await self.scorer.score_due()
             except Exception as exc:  # a store hiccup delays scores; they are retried next time
                 log.warning("prediction scorer: %s", exc)
+            self.export_metrics()
+
+    def export_metrics(self) -> None:
+        """Model freshness for Prometheus: age and serving state of every live model."""
+        for slot in self._live.values():
+            st = self.status(slot)
+            MODEL_AGE.labels(st["symbol"], st["horizon"]).set(st["age_s"])
+            MODEL_SERVING.labels(st["symbol"], st["horizon"]).set(1.0 if st["status"] == "serving" else 0.0)
 
     # -- status -----------------------------------------------------------------------------------
 
