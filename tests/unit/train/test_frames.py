@@ -65,3 +65,16 @@ def test_signals_from_the_last_row() -> None:
     k["close"] = np.linspace(100, 140, 400)  # steady rise
     s = technical_signals(horizon_frames(k, Interval.H1)["BTCUSDT"].iloc[-1])
     assert s.trend == "up" and s.momentum == "up" and s.zone == "overbought"
+
+
+def test_latest_forecast_from_the_last_bar() -> None:
+    from coincast.train.latest import latest_forecast
+
+    k = _klines(600)
+    out = latest_forecast(k, "BTCUSDT", Interval.H1, "persistence")
+    last = k.iloc[-1]
+    assert len(out.forecast) == 1
+    assert out.forecast.origin_ms[0] == last["open_time"].value // 1_000_000
+    assert out.forecast.predicted_price[0] == pytest.approx(last["close"])
+    assert out.forecast.lower[0] < last["close"] < out.forecast.upper[0]
+    assert out.signals.trend in {"up", "down", "flat"}
