@@ -103,3 +103,19 @@ def test_bad_urls_and_frames_are_clear() -> None:
         open_lake("ftp://host/lake")
     with pytest.raises(ValueError, match="lacks columns"):
         open_lake("/tmp/x").write(pl.DataFrame({"symbol": ["A"]}), "1h")
+
+
+def test_conform_accepts_pandas_and_arrow_and_times() -> None:
+    import pandas as pd
+
+    from coincast.lake.parquet import conform, to_ms
+
+    pdf = pd.DataFrame(
+        {"symbol": ["BTCUSDT"], "open_time": [pd.Timestamp("2023-01-01", tz="UTC")], "open": [1.0], "high": [2.0],
+         "low": [0.5], "close": [1.5], "volume": [3.0]}
+    )  # fmt: skip
+    out = conform(pdf)
+    assert out.to_arrow().schema.remove_metadata() == SCHEMA and out["trades"].null_count() == 1
+    assert conform(out.to_arrow()).equals(out)
+    assert to_ms("2023-01-01") == to_ms(datetime(2023, 1, 1)) == 1_672_531_200_000
+    assert to_ms("2023-01-01T01:00:00Z") == 1_672_534_800_000 and to_ms(None) is None
