@@ -12,7 +12,14 @@ WebSocket error frames ``{"code": 2, "msg": "Invalid request: ...", "id": n}``, 
 Faults a test can switch on: ``drop_all()`` (TCP reset, no close frame), ``refuse_next(n)``
 (HTTP 503 on the next n handshakes), ``silent`` (accept and subscribe, never send data),
 ``inject(raw)`` (send any frame), ``rest_faults`` (canned REST responses, first in first out),
-``pause()`` / ``resume()`` of the market.
+``pause()`` / ``resume()`` of the market. The market opens when the first client connects.
+
+Use (the fixtures need the shared data: take paths from the ``shared_data`` fixture)::
+
+    market = Market.from_parquet(shared_data / "trades_btcusdt.parquet", "BTCUSDT", start_ms=now)
+    async with FakeBinance(shared_data / "binance_fixtures", [market], live_times=True) as fake:
+        env = {"COINCAST_BINANCE_WS_URL": fake.ws_url, "COINCAST_BINANCE_REST_URL": fake.rest_url}
+        fake.klines[("BTCUSDT", "1h")] = kline_rows(klines_frame, Interval.H1.ms)  # for backfill
 """
 
 from __future__ import annotations
