@@ -48,6 +48,7 @@ TABLES = {
 MIN_DAILY_RETURNS = 2  # below this no coin has a volatility, VaR or Sharpe: the report says so instead
 STORE_ROWS = 100_000  # newest candles read per symbol from the serving store
 CURVE_POINTS = 1_500  # longer drawdown curves are reduced to the deepest point of each UTC day
+MAX_CACHED = 32  # reports kept in memory (symbol subsets make many keys); the oldest go first
 _PERIOD = re.compile(r"^(all|([1-9]\d{0,2})([dwmy]))$")
 _HINT = (
     "load history with `coincast backfill --interval {interval} --start 2023-01-01` "
@@ -181,7 +182,13 @@ class AnalyticsService:
                 got = await asyncio.to_thread(self._load, query)
                 if got is None or not self._fresh(got, now):
                     got = await self._compute(query, now)
-                self._cache[query.key] = got
+                self._cache.pop(query.key, None)
+                self._cache[query.key] = got  # dicts keep insertion order: the first key is the oldest
+                while len(self._cache) > MAX_CACHED:
+                    old = next(iter(self._cache))
+                    del self._cache[old]
+                    if (idle := self._locks.get(old)) is not None and not idle.locked():
+                        del self._locks[old]
             return got
 
     async def report_or_missing(self, query: AnalyticsQuery) -> StoredReport | MissingData:
@@ -301,7 +308,8 @@ def drawdown_curves(window: pd.DataFrame, interval: Interval) -> dict[str, dict[
         if len(dd) > CURVE_POINTS and interval != Interval.D1:
             dd = dd.groupby(dd.index.floor("D")).min()
         ms = pd.DatetimeIndex(dd.index).as_unit("ms").asi8
-        out[str(sym)] = {"t": [int(t) for t in ms], "dd": [float(v) for v in dd.to_numpy()]}
+        # 1e-6 (a ten-thousandth of a percent) is far below what a chart or a CSV reader needs
+        out[str(sym)] = {"t": [int(t) for t in ms], "dd": [round(float(v), 6) for v in dd.to_numpy()]}
     return out
 
 

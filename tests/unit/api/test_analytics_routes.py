@@ -119,7 +119,8 @@ async def test_lake_report_has_hand_checked_kpis(client: httpx.AsyncClient) -> N
     dd = body["drawdown"]["BTCUSDT"]
     assert dd["t"] == [T0 + i * DAY_MS for i in range(10)]
     assert dd["dd"] == pytest.approx(
-        [0, 0, 0, -0.2, 105 / 121 - 1, 108 / 121 - 1, 102 / 121 - 1, 115 / 121 - 1, 120 / 121 - 1, 118 / 121 - 1]
+        [0, 0, 0, -0.2, 105 / 121 - 1, 108 / 121 - 1, 102 / 121 - 1, 115 / 121 - 1, 120 / 121 - 1, 118 / 121 - 1],
+        abs=1e-6,  # curves are rounded to 6 decimals
     )
     assert {p["strategy"] for p in body["portfolios"]} >= {"min_variance", "risk_parity", "max_sharpe"}
     for p in body["portfolios"]:
@@ -251,3 +252,20 @@ async def test_concurrent_requests_compute_once(tmp_path: Path, store: DuckDBSto
     query = AnalyticsQuery("all", Interval.D1, ("BTCUSDT",))
     reports = await asyncio.gather(*(service.report(query) for _ in range(4)))
     assert all(r is reports[0] for r in reports)
+
+
+def test_long_drawdown_curves_keep_the_deepest_point_of_each_day() -> None:
+    from coincast.analytics.service import CURVE_POINTS, drawdown_curves
+
+    rng = np.random.default_rng(3)
+    n = CURVE_POINTS + 500
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    times = pd.to_datetime(T0 + np.arange(n) * HOUR_MS, unit="ms", utc=True)
+    window = pd.DataFrame({"symbol": "BTCUSDT", "open_time": times, "close": close})
+    curve = drawdown_curves(window, Interval.H1)["BTCUSDT"]
+    full = close / np.maximum.accumulate(close) - 1
+    assert len(curve["t"]) == math.ceil(n / 24) and curve["t"][0] == T0 and curve["t"][1] == T0 + DAY_MS
+    assert min(curve["dd"]) == pytest.approx(full.min(), abs=1e-6)
+    assert curve["dd"][1] == pytest.approx(full[24:48].min(), abs=1e-6)
+    short = drawdown_curves(window.iloc[:100], Interval.H1)["BTCUSDT"]
+    assert len(short["t"]) == 100 and short["dd"] == pytest.approx(full[:100], abs=1e-6)
