@@ -33,3 +33,13 @@ def test_unknown_trade_stream_is_a_config_error() -> None:
 def test_watermark_is_zero_before_the_first_connection() -> None:
     src = make(["BTCUSDT"], BinanceOptions())
     assert src.watermark_ms() == 0 and not src.repairing and not src.health.connected
+
+
+async def test_subscribing_while_disconnected_changes_the_next_connection() -> None:
+    src = make(["BTCUSDT"], BinanceOptions())
+    await src.subscribe(["ethusdt"])
+    await src.unsubscribe(["BTCUSDT"])
+    assert src.symbols == ["ETHUSDT"]
+    with pytest.raises(ConfigError, match="1024 streams"):
+        await src.subscribe([f"S{i:03d}USDT" for i in range(400)])
+    assert src.symbols == ["ETHUSDT"]

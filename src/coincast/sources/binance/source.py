@@ -211,37 +211,49 @@ class BinanceSource:
 
     # --- run-time subscription ---------------------------------------------------------------
 
+    @property
+    def symbols(self) -> list[str]:
+        """The symbols streamed now (changed by :meth:`subscribe` / :meth:`unsubscribe`)."""
+        return sorted(self._symbols)
+
     def streams_of(self, symbol: str) -> list[str]:
         low = symbol.lower()
         return [f"{low}@{self.options.stream}", *(f"{low}@{e}" for e in self.options.extra)]
 
     async def subscribe(self, symbols: list[str]) -> None:
-        """Add symbols at run time (SUBSCRIBE on the live connection, rate-limited).
+        """Add symbols at run time: SUBSCRIBE on the live connection (rate-limited), or, while
+        disconnected, in the stream list of the next connection.
 
         Raises:
-            TransientError: not connected, or Binance rejected the request.
+            ConfigError: more than 1024 streams would be needed on one connection.
+            TransientError: Binance rejected the request or did not answer (nothing changed).
         """
         new = [s.upper() for s in symbols if s.upper() not in self._symbols]
         if not new:
             return
-        conn = self._live_conn()
         streams = [st for s in new for st in self.streams_of(s)]
-        if len(conn.streams) + len(streams) > MAX_STREAMS_PER_CONNECTION:
-            raise TransientError(f"subscribing {len(streams)} streams would exceed 1024 on one connection")
+        if len(self._symbols) * len(self.streams_of("X")) + len(streams) > MAX_STREAMS_PER_CONNECTION:
+            raise ConfigError(f"subscribing {new} would exceed {MAX_STREAMS_PER_CONNECTION} streams on one connection")
         self._symbols.update(new)
+        if not self._conns:
+            return
         try:
-            await conn.request("SUBSCRIBE", streams)
+            await self._conns[-1].request("SUBSCRIBE", streams)
         except TransientError:
             self._symbols.difference_update(new)
             raise
 
     async def unsubscribe(self, symbols: list[str]) -> None:
-        """Drop symbols at run time (UNSUBSCRIBE). Raises TransientError as :meth:`subscribe`."""
+        """Drop symbols at run time (UNSUBSCRIBE, or from the next connection's streams).
+
+        Raises:
+            TransientError: Binance rejected the request or did not answer (nothing changed).
+        """
         gone = [s.upper() for s in symbols if s.upper() in self._symbols]
         if not gone:
             return
-        conn = self._live_conn()
-        await conn.request("UNSUBSCRIBE", [st for s in gone for st in self.streams_of(s)])
+        if self._conns:
+            await self._conns[-1].request("UNSUBSCRIBE", [st for s in gone for st in self.streams_of(s)])
         self._symbols.difference_update(gone)
 
     async def list_subscriptions(self) -> list[str]:
