@@ -56,6 +56,7 @@ BAD_FRAMES = [
     ("field a", _agg(a="226532")),  # string instead of integer
     ("field m", _agg(m="false")),
     ("field q", _agg(q="-0.5")),  # negative quantity
+    ("field q", _agg(q="0.00000000")),  # a trade of nothing
     ("field p", _agg(p="0")),  # zero price
     ("field p", _agg(p="NaN")),
     ("field T", _agg(T=99)),  # 1970

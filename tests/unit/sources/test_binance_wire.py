@@ -87,7 +87,7 @@ def agg(**d: object) -> str:
     a=st.integers(0, 2**62),
     t=st.integers(1_262_304_000_000, 4_102_444_799_999),
     p=st.decimals(min_value="0.00000001", max_value="10000000", places=8),
-    q=st.decimals(min_value="0", max_value="10000000", places=8),
+    q=st.decimals(min_value="0.00000001", max_value="10000000", places=8),
     m=st.booleans(),
 )
 def test_valid_agg_trades_parse_exactly(a: int, t: int, p: object, q: object, m: bool) -> None:

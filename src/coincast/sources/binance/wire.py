@@ -10,8 +10,8 @@ spot API documentation (``web-socket-streams``, ``rest-api``):
   (older form) or ``{"error": {"code": 2, "msg": ...}, "id": 1}``.
 
 Anything that does not fit raises :class:`~coincast.domain.MalformedMessage` with a reason the
-caller puts in the dead-letter store. Values are checked for range as well as type: a price
-must be positive and finite, a quantity non-negative, a time within 2010..2100.
+caller puts in the dead-letter store. Values are checked for range as well as type: a price and
+a trade quantity must be positive and finite, volumes non-negative, a time within 2010..2100.
 """
 
 from __future__ import annotations
@@ -46,6 +46,12 @@ def _positive(text: str) -> str:
     return text
 
 
+def _positive_qty(text: str) -> str:
+    if _decimal(text) <= 0:
+        raise ValueError(f"out of range: {text!r} (quantity must be > 0)")
+    return text
+
+
 def _non_negative(text: str) -> str:
     _decimal(text)
     return text
@@ -59,6 +65,7 @@ def _time(ms: int) -> int:
 
 Price = Annotated[str, AfterValidator(_positive)]
 Qty = Annotated[str, AfterValidator(_non_negative)]
+TradeQty = Annotated[str, AfterValidator(_positive_qty)]  # a trade of nothing is not a trade
 TimeMs = Annotated[StrictInt, AfterValidator(_time)]
 Level = Annotated[list[Qty], Len(2, 2)]
 Id = Annotated[StrictInt, AfterValidator(lambda v: v if v >= 0 else _raise(f"negative id {v}"))]
@@ -81,7 +88,7 @@ class AggTradeMsg(_Wire):
     s: str
     a: Id
     p: Price
-    q: Qty
+    q: TradeQty
     f: Id
     l: Id  # noqa: E741 (Binance's name)
     T: TimeMs
@@ -96,7 +103,7 @@ class TradeMsg(_Wire):
     s: str
     t: Id
     p: Price
-    q: Qty
+    q: TradeQty
     T: TimeMs
     m: StrictBool
 
@@ -191,7 +198,7 @@ class RestAggTrade(_Wire):
 
     a: Id
     p: Price
-    q: Qty
+    q: TradeQty
     f: Id
     l: Id  # noqa: E741 (Binance's name)
     T: TimeMs
@@ -203,7 +210,7 @@ class RestTrade(_Wire):
 
     id: Id
     price: Price
-    qty: Qty
+    qty: TradeQty
     time: TimeMs
     isBuyerMaker: StrictBool
 
