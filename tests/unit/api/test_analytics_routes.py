@@ -269,3 +269,13 @@ def test_long_drawdown_curves_keep_the_deepest_point_of_each_day() -> None:
     assert curve["dd"][1] == pytest.approx(full[24:48].min(), abs=1e-6)
     short = drawdown_curves(window.iloc[:100], Interval.H1)["BTCUSDT"]
     assert len(short["t"]) == 100 and short["dd"] == pytest.approx(full[:100], abs=1e-6)
+
+
+async def test_a_backfilled_coin_the_stream_does_not_follow_can_be_asked_for(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    r = await client.get("/api/v1/analytics", params={"interval": "1d", "symbols": "ADAUSDT"})
+    assert r.status_code == 404 and r.json()["error"] == "unknown_symbol"
+    open_lake(str(tmp_path / "lake")).write_candles(candles("ADAUSDT", Interval.D1, ETH))
+    r = await client.get("/api/v1/analytics", params={"interval": "1d", "symbols": "adausdt,BTCUSDT"})
+    assert r.status_code == 200 and r.json()["symbols"] == ["ADAUSDT", "BTCUSDT"] and r.json()["source"] == "lake"
