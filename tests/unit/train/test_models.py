@@ -41,8 +41,10 @@ def test_model_fits_predicts_and_never_looks_ahead(name: str, btc_slice: pd.Data
     rng = np.random.default_rng(3)
     altered = btc_slice.copy()
     later = bar_ms > t
-    for col in ("open", "high", "low", "close", "volume"):
-        altered.loc[later, col] = altered.loc[later, col] * rng.uniform(0.5, 1.5, int(later.sum()))
+    scale = rng.uniform(0.5, 1.5, int(later.sum()))  # one factor per bar keeps low <= open, close <= high
+    for col in ("open", "high", "low", "close"):
+        altered.loc[later, col] = altered.loc[later, col] * scale
+    altered.loc[later, "volume"] = altered.loc[later, "volume"] * rng.uniform(0.5, 1.5, int(later.sum()))
     full = horizon_frames(altered, Interval.H1)["BTCUSDT"]
     b = model.predict(full.drop(columns="target"), start_ms=cut)
     n = len(a)
@@ -93,3 +95,30 @@ def test_too_little_training_data_is_a_clear_error(btc_slice: pd.DataFrame) -> N
     frame = horizon_frames(btc_slice.head(60), Interval.H1)["BTCUSDT"]
     with pytest.raises(InvalidRequest, match="usable training samples"):
         create_model("persistence").fit(frame)
+
+
+@pytest.mark.parametrize("name", ["lightgbm", "logistic_regression"])
+def test_no_look_ahead_with_batch_layer_features(name: str, btc_slice: pd.DataFrame) -> None:
+    from coincast.train.features import pipeline_available, pipeline_features
+
+    if not pipeline_available():
+        pytest.skip("coincast.features.pipeline not importable")
+    frame = horizon_frames(btc_slice, Interval.H1, extra_features=pipeline_features)["BTCUSDT"]
+    assert sum(c.startswith("pf_") for c in frame.columns) > 40
+    om = frame["open_ms"].to_numpy()
+    cut, t = int(om[1300]), int(om[1450])
+    model = create_model(name, seed=1, **FAST_PARAMS.get(name, {})).fit(_train_frame(frame, cut))
+    bar_ms = btc_slice["open_time"].astype("datetime64[ms, UTC]").astype("int64")
+    truncated = horizon_frames(btc_slice[bar_ms <= t], Interval.H1, extra_features=pipeline_features)["BTCUSDT"]
+    altered = btc_slice.copy()
+    later = bar_ms > t
+    rng = np.random.default_rng(9)
+    scale = rng.uniform(0.5, 1.5, int(later.sum()))  # one factor per bar keeps low <= open, close <= high
+    for col in ("open", "high", "low", "close"):
+        altered.loc[later, col] = altered.loc[later, col] * scale
+    altered.loc[later, "volume"] = altered.loc[later, "volume"] * rng.uniform(0.5, 1.5, int(later.sum()))
+    full = horizon_frames(altered, Interval.H1, extra_features=pipeline_features)["BTCUSDT"]
+    a = model.predict(truncated.drop(columns="target"), start_ms=cut)
+    b = model.predict(full.drop(columns="target"), start_ms=cut)
+    np.testing.assert_allclose(a.predicted_price, b.predicted_price[: len(a)], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(a.prob_up, b.prob_up[: len(a)], rtol=1e-12, atol=0)
