@@ -140,6 +140,11 @@ def test_both_themes_render_and_market_page_comes_back(page: tuple[Any, list[str
     pg.wait_for_function("document.getElementById('an-corr').layout.paper_bgcolor === '#ffffff'")
     pg.screenshot(path=str(ARTIFACTS / "analytics-light.png"))
     pg.click("#theme-toggle")
+    pg.set_viewport_size({"width": 820, "height": 1400})  # one column; the KPI table scrolls sideways
+    pg.wait_for_function("document.getElementById('an-corr').getBoundingClientRect().width > 700")
+    assert pg.evaluate("document.querySelector('.an-table-wrap').scrollWidth > 780")
+    pg.screenshot(path=str(ARTIFACTS / "analytics-narrow.png"))
+    pg.set_viewport_size({"width": 1440, "height": 1900})
     pg.click(".nav-link[data-page='market']")
     pg.locator("#page-market").wait_for(state="visible")
     pg.wait_for_function("/^#[A-Z0-9]+\\/\\w+$/.test(location.hash) && document.getElementById('chart').data")
