@@ -6,8 +6,10 @@ import { CandleChart } from "./chart.js";
 import {
   formatCandleTime, formatCompact, formatDuration, formatInt, formatPct, formatPrice, formatRate, priceDigits,
 } from "./format.js";
+import { ForecastStrip } from "./forecast.js";
 import { LiveSocket } from "./live.js";
 import { MarketTable } from "./markets.js";
+import { ModelsPage } from "./models.js";
 import { initTheme } from "./theme.js";
 
 const CANDLE_LIMIT = 500;
@@ -62,20 +64,30 @@ const chart = new CandleChart($("chart"), {
 const markets = new MarketTable($("markets").tBodies[0], { onSelect: (symbol) => show(symbol, state.interval) });
 
 const analytics = new AnalyticsPage($("page-analytics"));
-const onAnalytics = () => location.hash.startsWith("#/analytics");
+const models = new ModelsPage($("page-models"));
+const forecast = new ForecastStrip($("forecast-strip"), chart);
+// The pages besides the market, by hash route (#/analytics, #/models); each lives in #page-<name>.
+const PAGES = { analytics, models };
+const pageName = () => {
+  const m = /^#\/(\w+)/.exec(location.hash);
+  return m && Object.hasOwn(PAGES, m[1]) ? m[1] : "";
+};
+const offMarket = () => pageName() !== ""; // another page than the market is showing
 
-/** Show the page the hash names: #/analytics, else the market (#SYMBOL/interval, the default). */
+/** Show the page the hash names: #/analytics, #/models, else the market (#SYMBOL/interval, the default). */
 function route() {
-  const on = onAnalytics();
-  $("page-market").hidden = on;
-  $("page-analytics").hidden = !on;
+  const page = pageName();
+  $("page-market").hidden = page !== "";
+  for (const [name, p] of Object.entries(PAGES)) {
+    $(`page-${name}`).hidden = name !== page;
+    if (name === page) p.show();
+    else p.hide();
+  }
   for (const a of document.querySelectorAll(".nav-link[data-page]")) {
-    if (a.dataset.page === (on ? "analytics" : "market")) a.setAttribute("aria-current", "page");
+    if (a.dataset.page === (page || "market")) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  if (on) analytics.show();
-  else analytics.hide();
-  return on;
+  return page !== "";
 }
 
 const live = new LiveSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`, {
@@ -185,10 +197,11 @@ function show(symbol, interval) {
     state.lastPrice = null;
     save(STORE.symbol, symbol);
     save(STORE.interval, interval);
-    if (!onAnalytics()) history.replaceState(null, "", `#${symbol}/${interval}`);
+    if (!offMarket()) history.replaceState(null, "", `#${symbol}/${interval}`);
     live.subscribe(candleSub(symbol, interval));
   }
   renderSelectors();
+  forecast.setView(state.symbol, state.interval);
   reload();
 }
 
@@ -268,6 +281,13 @@ function onMessage(msg) {
         renderHeader();
       }
       return;
+    case "prediction":
+      forecast.onPrediction(msg);
+      models.onPrediction(msg);
+      return;
+    case "training":
+      models.onTraining(msg);
+      return;
     case "error":
       showNotice(`Server: ${msg.detail || msg.error}`);
       return;
@@ -327,6 +347,8 @@ async function refreshTickers() {
 async function refreshHealth() {
   try {
     const h = await api.health();
+    forecast.onHealth(h);
+    models.onHealth(h);
     const src = h.source || {};
     $("sim-banner").hidden = !src.simulated;
     document.body.classList.toggle("simulated", Boolean(src.simulated));
@@ -394,11 +416,11 @@ function initialView() {
 async function start() {
   initTheme($("theme-toggle"), () => {
     chart.refreshTheme();
-    analytics.refreshTheme();
+    for (const p of Object.values(PAGES)) p.refreshTheme();
   });
   route();
   document.querySelector(".nav-link[data-page='market']").addEventListener("click", (ev) => {
-    if (!onAnalytics() || !state.symbol) return; // a full load of / is the fallback
+    if (!offMarket() || !state.symbol) return; // a full load of / is the fallback
     ev.preventDefault();
     location.hash = `#${state.symbol}/${state.interval}`;
   });
@@ -437,7 +459,7 @@ async function start() {
 }
 
 // Debug handle for the browser console and the end-to-end test.
-window.coincast = { state, chart, live, markets, show, analytics };
+window.coincast = { state, chart, live, markets, show, analytics, models, forecast };
 
 if (window.Plotly) start();
 else window.addEventListener("load", start, { once: true });

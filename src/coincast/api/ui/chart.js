@@ -25,7 +25,9 @@ const BB_PERIOD = 20;
 const BB_MULT = 2;
 
 /** Trace indices; fixed so that Plotly.react can match traces between renders. */
-export const TRACE = Object.freeze({ candles: 0, volume: 1, bbUpper: 2, bbLower: 3, bbMiddle: 4, ema: 5, spacer: 6 });
+export const TRACE = Object.freeze({
+  candles: 0, volume: 1, bbUpper: 2, bbLower: 3, bbMiddle: 4, ema: 5, spacer: 6, fcLower: 7, fcUpper: 8, fcLine: 9,
+});
 
 function cssVar(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -59,6 +61,7 @@ export class CandleChart {
     this.plotted = false;
     this.colors = this.#readColors();
     this.ind = { ema: [], bb: { middle: [], upper: [], lower: [] } };
+    this.forecast = null;
     // Follow the container's size (window resizes and layout changes alike).
     new ResizeObserver(() => {
       if (this.plotted && window.Plotly) window.Plotly.Plots.resize(this.el).catch(() => {});
@@ -133,6 +136,18 @@ export class CandleChart {
   setOverlays(overlays) {
     this.overlays = { ...this.overlays, ...overlays };
     this.#recompute();
+    this.schedule();
+  }
+
+  /**
+   * The live model's forecast as a cone from the origin close to the interval at the target, or null.
+   * @param {{x0: number, y0: number, x1: number, y: number, lower: number, upper: number, label: string}|null} fc
+   */
+  setForecast(fc) {
+    const a = this.forecast;
+    const same = a && fc && ["x0", "y0", "x1", "y", "lower", "upper", "label"].every((k) => a[k] === fc[k]);
+    if (same || (!a && !fc)) return;
+    this.forecast = fc;
     this.schedule();
   }
 
@@ -231,6 +246,7 @@ export class CandleChart {
       bb: cssVar("--bb") || "#6b8afd",
       panel: cssVar("--panel") || "#10161d",
       spike: cssVar("--text-faint") || "#5c6773",
+      forecast: cssVar("--forecast") || "#ab7df8",
     };
   }
 
@@ -277,6 +293,27 @@ export class CandleChart {
         increasing: { line: { color: "rgba(0,0,0,0)", width: 0 }, fillcolor: "rgba(0,0,0,0)" },
         decreasing: { line: { color: "rgba(0,0,0,0)", width: 0 }, fillcolor: "rgba(0,0,0,0)" },
       },
+      ...this.#forecastTraces(),
+    ];
+  }
+
+  // The forecast cone: lower and upper edges (the band between them shaded) and the centre line.
+  #forecastTraces() {
+    const f = this.forecast;
+    const c = this.colors.forecast;
+    const on = f !== null;
+    const xs = on ? [f.x0, f.x1] : [];
+    const edge = { type: "scatter", mode: "lines", xaxis: "x", yaxis: "y", hoverinfo: "skip", visible: on };
+    return [
+      { ...edge, name: "Forecast lower", x: xs, y: on ? [f.y0, f.lower] : [], line: { color: withAlpha(c, 0.55), width: 1, dash: "dot" } },
+      {
+        ...edge, name: "Forecast upper", x: xs, y: on ? [f.y0, f.upper] : [],
+        line: { color: withAlpha(c, 0.55), width: 1, dash: "dot" }, fill: "tonexty", fillcolor: withAlpha(c, 0.22),
+      },
+      {
+        ...edge, name: "Forecast", mode: "lines+markers", x: xs, y: on ? [f.y0, f.y] : [],
+        line: { color: c, width: 1.5, dash: "dash" }, marker: { color: c, size: [0, 8], line: { width: 0 } },
+      },
     ];
   }
 
@@ -322,9 +359,11 @@ export class CandleChart {
       annotations: [],
     };
     const ivMs = this.#ivMs();
+    const f = this.forecast;
     if (n > 0 && n < MIN_SPAN && ivMs) {
       const x0 = this.s.x[0];
-      layout.xaxis.range = [x0 - 0.6 * ivMs, x0 + (MIN_SPAN - 0.4) * ivMs];
+      const end = Math.max(x0 + (MIN_SPAN - 0.4) * ivMs, f ? f.x1 + 2 * ivMs : -Infinity);
+      layout.xaxis.range = [x0 - 0.6 * ivMs, end];
       layout.xaxis.autorange = false;
     } else {
       layout.xaxis.autorange = true;
@@ -338,6 +377,12 @@ export class CandleChart {
         xref: "paper", x: 1, xanchor: "left", yref: "y", y: last, yanchor: "middle", showarrow: false,
         text: formatPrice(last, digits), font: { color: "#ffffff", size: 11 },
         bgcolor: lastColor, borderpad: 3, xshift: 2,
+      });
+    }
+    if (f) {
+      layout.annotations.push({
+        x: f.x1, y: f.upper, xref: "x", yref: "y", xanchor: "right", yanchor: "bottom", showarrow: false,
+        text: f.label, font: { color: c.forecast, size: 11 }, yshift: 4,
       });
     }
     return layout;
