@@ -105,3 +105,21 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.kill()
         log.close()
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis database for one test ($COINCAST_TEST_REDIS, default db 15 of the local server), flushed after."""
+    redis = pytest.importorskip("redis")
+    url = os.environ.get("COINCAST_TEST_REDIS", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.skip(f"Redis not reachable at {url}: {exc}")
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()

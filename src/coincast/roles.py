@@ -15,14 +15,15 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
 
 from prometheus_client import start_http_server
 
 from coincast.api.app import Services
 from coincast.api.ws import Hub
 from coincast.bus.base import TOPIC_CANDLES, TOPIC_TRADES, Bus
-from coincast.domain import Candle, Clock, SystemClock
+from coincast.domain import Candle, Clock, ConfigError, SystemClock
 from coincast.settings import Settings
 from coincast.sources.base import SourceHealth
 from coincast.stream.board import IndicatorBoard
@@ -65,11 +66,58 @@ async def run_ingest(settings: Settings, stop: asyncio.Event, clock: Clock | Non
     log.info("ingest stopped")
 
 
-class CandlePublisher:
-    """A candle sink that forwards updates to the bus: closed ones all, in-progress coalesced."""
+class BusFanout:
+    """Live candle updates through the bus's "candles" topic (each serve worker its own group)."""
 
-    def __init__(self, bus: Bus, flush_ms: int = 250) -> None:
+    def __init__(self, bus: Bus) -> None:
         self._bus = bus
+
+    async def publish(self, candles: Sequence[Candle]) -> None:
+        by_symbol: dict[str, list[Candle]] = {}
+        for c in candles:
+            by_symbol.setdefault(c.symbol, []).append(c)
+        for sym, items in by_symbol.items():
+            await self._bus.publish(TOPIC_CANDLES, sym, items)
+
+    async def latest(self) -> list[Candle]:
+        return []  # a broker topic is read from the group's offset; nothing to warm up from
+
+    async def subscribe(self) -> AsyncIterator[list[Candle]]:
+        async for items in self._bus.subscribe(TOPIC_CANDLES, f"coincast-serve-{uuid.uuid4().hex[:8]}"):
+            yield [c for item in items if isinstance(item, list) for c in item]
+
+    async def close(self) -> None:
+        return None
+
+
+class CandleFanout(Protocol):
+    """How live candles reach the serve workers: the bus, or Redis pub/sub (``cache.url``)."""
+
+    async def publish(self, candles: Sequence[Candle]) -> None: ...
+
+    async def latest(self) -> list[Candle]: ...
+
+    def subscribe(self) -> AsyncIterator[list[Candle]]: ...
+
+    async def close(self) -> None: ...
+
+
+def open_fanout(settings: Settings, bus: Bus) -> CandleFanout:
+    """Redis when ``cache.url`` is ``redis://…``, else the bus."""
+    if settings.cache.url.startswith("redis"):
+        try:
+            from coincast.store.redis import RedisFanout
+        except ImportError as exc:
+            raise ConfigError("cache URL redis:// needs the redis extra: pip install 'coincast[redis]'") from exc
+        return RedisFanout.from_url(settings.cache.url)
+    return BusFanout(bus)
+
+
+class CandlePublisher:
+    """A candle sink that forwards updates to the fan-out: closed ones all, in-progress coalesced."""
+
+    def __init__(self, fanout: CandleFanout, flush_ms: int = 250) -> None:
+        self._fanout = fanout
         self._flush_s = flush_ms / 1000
         self._closed: list[Candle] = []
         self._live: dict[tuple[str, str], Candle] = {}
@@ -85,11 +133,7 @@ class CandlePublisher:
     async def flush(self) -> None:
         closed, self._closed = self._closed, []
         live, self._live = self._live, {}
-        by_symbol: dict[str, list[Candle]] = {}
-        for c in [*closed, *live.values()]:
-            by_symbol.setdefault(c.symbol, []).append(c)
-        for sym, candles in by_symbol.items():
-            await self._bus.publish(TOPIC_CANDLES, sym, candles)
+        await self._fanout.publish([*closed, *live.values()])
 
     async def run(self) -> None:
         while True:
@@ -104,13 +148,15 @@ async def run_process(settings: Settings, stop: asyncio.Event) -> None:
     aggregator = CandleAggregator(settings.stream.intervals, settings.stream.grace_ms)
     await restore_fold(aggregator, store, settings.symbols)
     writer = StoreWriter(store, settings.store.flush_ms, fold_state=aggregator.fold_state)
-    publisher = CandlePublisher(bus)
+    fanout = open_fanout(settings, bus)
+    publisher = CandlePublisher(fanout)
     processor = StreamProcessor(aggregator, bus.subscribe(TOPIC_TRADES, "coincast-process"), None,
                                 [writer, publisher], tick_ms=settings.stream.tick_ms)
     writer.start()
     log.info("process started", extra={"bus": redact(settings.bus.url), "store": redact(settings.store_url)})
     await _run_until(stop, processor.run(), publisher.run())
     await publisher.flush()
+    await fanout.close()
     await bus.close()
     await writer.stop()
     await store.close()
@@ -131,23 +177,26 @@ class ServeRole:
         self.live = LiveState(base)
         self.board = IndicatorBoard()
         self.hub = Hub(s.symbols, s.stream.intervals, lambda: [t.as_dict() for t in self.live.tickers(s.symbols)])
-        self.health = SourceHealth(name="bus", connected=True, detail={"bus": redact(s.bus.url)})
-        sub = self.bus.subscribe(TOPIC_CANDLES, f"coincast-serve-{uuid.uuid4().hex[:8]}")
-        self._task = asyncio.create_task(self._follow(sub), name="serve-follow")
+        self.fanout = open_fanout(s, self.bus)
+        via = redact(s.cache.url) if s.cache.url.startswith("redis") else redact(s.bus.url)
+        self.health = SourceHealth(name="bus", connected=True, detail={"live_candles_from": via})
+        self._apply(await self.fanout.latest())
+        self._task = asyncio.create_task(self._follow(self.fanout.subscribe()), name="serve-follow")
         self.hub.start()
         return Services(s, self.store, self.live, self.hub, self.health, board=self.board)
 
-    async def _follow(self, sub: object) -> None:
-        from coincast.domain import SystemClock
-
+    async def _follow(self, sub: AsyncIterator[list[Candle]]) -> None:
         clock = SystemClock()
-        async for items in sub:  # type: ignore[attr-defined]
-            updates = [CandleUpdate(c) for item in items if isinstance(item, list) for c in item]
-            self.live.on_candles(updates)
-            self.board.on_candles(updates)
-            self.hub.on_candles(updates)
-            self.health.messages += len(updates)
+        async for candles in sub:
+            self._apply(candles)
+            self.health.messages += len(candles)
             self.health.last_message_ms = clock.now_ms()
+
+    def _apply(self, candles: Sequence[Candle]) -> None:
+        updates = [CandleUpdate(c) for c in candles]
+        self.live.on_candles(updates)
+        self.board.on_candles(updates)
+        self.hub.on_candles(updates)
 
     def failed(self) -> BaseException | None:
         t = self._task
@@ -158,6 +207,7 @@ class ServeRole:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         await self.hub.stop()
+        await self.fanout.close()
         await self.bus.close()
         await self.store.close()
 

@@ -30,9 +30,14 @@ def start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[b
                                 env={**os.environ, **FAST, **env})
 
 
-def test_roles_around_kafka_and_postgres(tmp_path: Path, kafka_bootstrap: str, postgres_url: str) -> None:
+@pytest.mark.parametrize("fanout", ["kafka", "redis"])
+def test_roles_around_kafka_and_postgres(
+    tmp_path: Path, kafka_bootstrap: str, postgres_url: str, fanout: str, request: pytest.FixtureRequest
+) -> None:
     prefix_env = {"COINCAST_BUS__URL": f"kafka://{kafka_bootstrap}", "COINCAST_STORE__URL": postgres_url,
                   "COINCAST_DATA_DIR": str(tmp_path)}
+    if fanout == "redis":  # live candles reach serve through Redis pub/sub instead of the candles topic
+        prefix_env["COINCAST_CACHE__URL"] = request.getfixturevalue("redis_url")
     port = free_port()
     procs = {
         "process": start(["process"], tmp_path / "process.log", prefix_env),
@@ -72,7 +77,8 @@ def test_roles_around_kafka_and_postgres(tmp_path: Path, kafka_bootstrap: str, p
         assert times == sorted(times) and len(set(times)) == len(times)
         msg = asyncio.run(live_candle())
         assert msg["symbol"] == "SOLUSDT" and msg["interval"] == "1s"
-        assert httpx.get(f"{url}/health", timeout=5).json()["source"]["name"] == "bus"
+        source = httpx.get(f"{url}/health", timeout=5).json()["source"]
+        assert source["name"] == "bus" and source["live_candles_from"].startswith(fanout)
     finally:
         for p in procs.values():
             if p.poll() is None:
