@@ -134,11 +134,23 @@ def test_train_promote_and_see_the_forecast(tab: Browser, models_server: Server)
     )
     assert "invalid API key" in page.locator("#mdl-form-msg").inner_text()
     assert server.get("/api/v1/train")["jobs"] == []
+    assert "No training jobs" in page.locator("#mdl-jobs").inner_text()
 
+    # a job that fails (no ETHUSDT bars in the training file) reports its error
     form.locator("#mdl-key").fill(KEY)
+    form.locator("#mdl-symbol").select_option("ETHUSDT")
+    page.click("#mdl-train-btn")
+    page.wait_for_selector("#mdl-job[data-status='failed']", timeout=30_000)
+    error = page.locator("#mdl-job-error")
+    assert error.is_visible() and "ETHUSDT" in error.inner_text()
+    assert page.locator("#mdl-job-metrics").is_hidden()
+    page.wait_for_selector("#mdl-jobs tr[data-job] .mdl-pill.failed")
+
+    form.locator("#mdl-symbol").select_option(SYMBOL)
     page.click("#mdl-train-btn")
     page.wait_for_selector("#mdl-job[data-status='succeeded']", timeout=60_000)
     job_id = page.locator("#mdl-job-title .mono").inner_text()
+    page.wait_for_selector(f"#mdl-jobs tr[data-job='{job_id}'].current .mdl-pill.succeeded")
     status = server.get(f"/api/v1/train/{job_id}")
     assert status["status"] == "succeeded" and not status["promoted"]
     model_id = status["model_id"]
@@ -224,8 +236,12 @@ def test_train_promote_and_see_the_forecast(tab: Browser, models_server: Server)
     assert hosts == {"127.0.0.1"}, sorted(u for u in tab.urls if urlsplit(u).hostname != "127.0.0.1")
 
 
-def test_no_live_model_draws_nothing(models_server: Server, browser: Any) -> None:
-    """ETHUSDT has no live model: the strip says so and the chart has no forecast cone."""
+def test_no_live_model_and_expired_model_draw_nothing(models_server: Server, browser: Any) -> None:
+    """ETHUSDT has no live model: the strip says so, no cone. Then a model that expires: the strip says why."""
+    from coincast.domain import Interval
+    from coincast.jobs.train import TrainRequest, train_model
+    from coincast.registry.files import FileModelRegistry
+
     context = browser.new_context(viewport={"width": 1200, "height": 800})
     try:
         page = context.new_page()
@@ -236,6 +252,19 @@ def test_no_live_model_draws_nothing(models_server: Server, browser: Any) -> Non
             "() => /No model is live for ETHUSDT/.test(document.getElementById('forecast-strip').textContent)"
         )
         page.wait_for_function("() => document.getElementById('chart').data !== undefined")
+        assert page.evaluate(FORECAST) is None
+
+        # promoted from another process (as `coincast models promote` does); the server hot-reloads it
+        registry = FileModelRegistry(models_server.log.parent / "data" / "models")
+        klines = make_klines(400, step_ms=1000, seed=5, vol=0.0005, symbols=("ETHUSDT",))
+        request = TrainRequest("ETHUSDT", Interval.S1, "persistence", folds=2, promote="always", expiry_ms=4000)
+        model_id = train_model(request, klines, registry, lambda e, f: None).version.id
+        page.wait_for_function(
+            "() => /expired: model /.test(document.getElementById('forecast-strip').textContent)", timeout=20_000
+        )
+        strip = page.locator("#forecast-strip")
+        assert strip.get_attribute("data-state") == "off"
+        assert model_id in strip.inner_text() and "retrain" in strip.inner_text()
         assert page.evaluate(FORECAST) is None
         assert not errors
     finally:

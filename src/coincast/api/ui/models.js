@@ -65,6 +65,10 @@ const PAGE_HTML = `
       <div class="panel-head"><h2 id="mdl-board-h">Leaderboard vs persistence</h2><span class="panel-sub">walk-forward MASE, best version per model · 1 = persistence</span></div>
       <div id="mdl-board" class="mdl-board"></div>
     </section>
+    <section class="panel mdl-card" aria-labelledby="mdl-jobs-h">
+      <div class="panel-head"><h2 id="mdl-jobs-h">Recent jobs</h2><span class="panel-sub">GET /api/v1/train</span></div>
+      <table class="mdl-table" id="mdl-jobs"><tbody></tbody></table>
+    </section>
   </div>
 </div>
 <dialog id="mdl-key-dialog" class="mdl-dialog">
@@ -128,7 +132,7 @@ export class ModelsPage {
 
   /** Reload the registry and the live forecasts. */
   async refresh() {
-    await Promise.all([this.#loadRegistry(), this.#loadLive()]);
+    await Promise.all([this.#loadRegistry(), this.#loadLive(), this.#loadJobs()]);
   }
 
   /** The /health "models" block: the live slots. */
@@ -146,6 +150,7 @@ export class ModelsPage {
       this.#renderJob();
       if (msg.event === "done") this.#loadRegistry();
     }
+    if (this.visible && (msg.event === "done" || msg.seq === 1)) this.#loadJobs();
   }
 
   /** A "prediction" WebSocket message: the live table follows, at most every few seconds. */
@@ -178,6 +183,10 @@ export class ModelsPage {
     this.#$("mdl-train").addEventListener("submit", (ev) => {
       ev.preventDefault();
       this.#train();
+    });
+    this.#$("mdl-jobs").tBodies[0].addEventListener("click", (ev) => {
+      const tr = ev.target.closest("tr[data-job]");
+      if (tr) this.#openJob(tr.dataset.job);
     });
     this.#$("mdl-registry").tBodies[0].addEventListener("click", (ev) => {
       const b = ev.target.closest("button[data-promote]");
@@ -333,12 +342,7 @@ export class ModelsPage {
       this.job = { id: job.job_id, info: job };
       this.#renderJob();
       // Events sent before the POST returned (or while the socket was down) come from the job itself.
-      const full = await requestJSON("GET", `/api/v1/train/${encodeURIComponent(job.job_id)}`);
-      if (this.job && this.job.id === job.job_id) {
-        this.job.info = full;
-        this.#addEvents(job.job_id, full.events || []);
-        this.#renderJob();
-      }
+      await this.#openJob(job.job_id);
     } catch (err) {
       if (authFailed(err)) saveKey("");
       msg.textContent = `${authFailed(err) ? "API key refused" : "Could not start training"} (${err.status || "network"}): ${err.message}`;
@@ -346,6 +350,38 @@ export class ModelsPage {
     } finally {
       btn.disabled = false;
     }
+  }
+
+  /** Show a job in the Training card: its status and every event so far (later ones come live). */
+  async #openJob(id) {
+    const full = await requestJSON("GET", `/api/v1/train/${encodeURIComponent(id)}`);
+    this.job = { id, info: full };
+    this.#addEvents(id, full.events || []);
+    this.#renderJob();
+    this.#loadJobs();
+  }
+
+  async #loadJobs() {
+    let jobs;
+    try {
+      jobs = (await requestJSON("GET", "/api/v1/train")).jobs || [];
+    } catch {
+      return; // the next refresh tries again
+    }
+    const tbody = this.#$("mdl-jobs").tBodies[0];
+    if (!jobs.length) {
+      tbody.innerHTML = `<tr><td class="mdl-empty">No training jobs since the server started.</td></tr>`;
+      return;
+    }
+    tbody.innerHTML = jobs
+      .slice(0, 8)
+      .map((j) => `<tr data-job="${esc(j.job_id)}" class="mdl-job-row${this.job && this.job.id === j.job_id ? " current" : ""}" title="Show this job">
+        <td class="mono">${esc(j.job_id)}</td><td>${esc(j.symbol)} ${esc(j.horizon)} · ${esc(j.model)}</td>
+        <td><span class="mdl-pill ${esc(j.status)}">${esc(j.status)}</span></td><td class="num">${Number(j.progress || 0).toFixed(0)} %</td></tr>`)
+      .join("");
+    // A job started elsewhere (CLI, another tab) while nothing is shown here: follow it.
+    const running = jobs.find((j) => j.status === "running" || j.status === "queued");
+    if (!this.job && running) this.#openJob(running.job_id);
   }
 
   #addEvents(jobId, list) {
