@@ -12,7 +12,8 @@ Inputs:
 
 Pacing: ``speed`` recorded seconds per real second (60 = one recorded minute per second); 0
 plays as fast as the consumer takes it. The watermark is the replay's virtual time; once the
-file is exhausted it jumps a day ahead so the last candles close.
+file is exhausted it moves :data:`END_ADVANCE_MS` ahead, announced by one heartbeat batch per
+symbol, so the last minute's candles close.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ import polars as pl
 from coincast.domain import Clock, DeadLetter, Interval, InvalidRequest, TradeBatch, normalize_symbol
 from coincast.sources.base import DeadLetterSink, SourceHealth
 
-DAY_MS = 86_400_000
+# At the end of the data the watermark moves this far past the last trade: the last minute
+# closes (plus a grace period) but longer candles the file does not cover stay open, and the
+# aggregator is not asked to fill a day of empty seconds.
+END_ADVANCE_MS = 65_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,8 +229,12 @@ class ReplaySource:
                 await asyncio.sleep(0)
             self.health.detail["progress"] = f"{hi}/{n}"
         if self._pos >= n and n:
-            self._virtual_ms = int(tape.event_ms[-1]) + DAY_MS
-            self.health.detail["finished"] = "true"
+            self._virtual_ms = int(tape.event_ms[-1]) + END_ADVANCE_MS
+            # the data ends here: say so in the stream itself, so every last candle closes
+            now = self._clock.now_ms()
+            for name in tape.names:
+                yield TradeBatch.heartbeat(name, self._virtual_ms, now)
+            self.health.detail["finished"] = "true"  # set once the consumer took the last batch
         self.health.connected = False
 
     def _batches(self, lo: int, hi: int) -> list[TradeBatch]:

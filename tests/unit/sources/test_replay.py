@@ -12,7 +12,7 @@ import pytest
 from tests.fakes.collect import ListSink
 
 from coincast.domain import InvalidRequest, ManualClock, TradeBatch
-from coincast.sources.replay import DAY_MS, ReplaySource
+from coincast.sources.replay import END_ADVANCE_MS, ReplaySource
 
 T0 = int(datetime(2024, 3, 1, tzinfo=UTC).timestamp() * 1000)
 
@@ -47,13 +47,14 @@ async def test_trades_replay_as_fast_as_possible_in_time_order(tmp_path: Path) -
         async for b in src.events():
             batches.append(b)
             marks.append(src.watermark_ms())
-    assert all(b.symbol == "BTCUSDT" and b.recv_ms == 5 for b in batches) and len(batches) == 8
+    assert all(b.symbol == "BTCUSDT" and b.recv_ms == 5 for b in batches) and len(batches) == 9
+    assert len(batches[-1]) == 0 and batches[-1].watermark_ms == src.watermark_ms()  # the closing heartbeat
     ids = np.concatenate([b.trade_id for b in batches])
     assert np.array_equal(ids, df["trade_id"].to_numpy())
     times = np.concatenate([b.event_ms for b in batches])
     assert np.all(np.diff(times) >= 0)
     assert marks == sorted(marks)
-    assert src.watermark_ms() == int(times[-1]) + DAY_MS
+    assert src.watermark_ms() == int(times[-1]) + END_ADVANCE_MS
     assert src.health.detail["progress"] == "50/50" and src.health.messages == 50
 
 
