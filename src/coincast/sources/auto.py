@@ -56,7 +56,10 @@ async def open_binance(
     settings: Settings, dead_letters: DeadLetterSink, clock: Clock, store: CandleStore | None = None
 ) -> Source:
     """The live Binance source for ``settings.symbols`` at ``settings.binance`` URLs."""
-    from coincast.sources.binance import BinanceSource
+    try:
+        from coincast.sources.binance import BinanceSource
+    except ImportError as exc:  # tenacity comes with the extra
+        raise ConfigError(f"source 'binance' needs the ingest extra: pip install 'coincast[ingest]' ({exc})") from exc
 
     b = settings.binance
     return BinanceSource.from_urls(b.ws_url, b.rest_url, settings.symbols, dead_letters=dead_letters, clock=clock)
@@ -91,13 +94,18 @@ def auto_factory(fallback: SourceFactory) -> SourceFactory:
         settings: Settings, dead_letters: DeadLetterSink, clock: Clock, store: CandleStore | None = None
     ) -> Source:
         probe = await probe_binance(settings.binance.rest_url, settings.binance.probe_timeout_s)
+        why = f"Binance unreachable ({probe.detail})"
         if probe.reachable:
-            source = await open_binance(settings, dead_letters, clock, store)
-            source.health.detail["auto"] = f"live Binance market ({probe.detail})"
-            return source
+            try:
+                source = await open_binance(settings, dead_letters, clock, store)
+            except ConfigError as exc:
+                why = str(exc)
+            else:
+                source.health.detail["auto"] = f"live Binance market ({probe.detail})"
+                return source
         source = await fallback(settings, dead_letters, clock, store)
         source.health.simulated = True
-        source.health.detail["auto"] = f"simulated market: Binance unreachable ({probe.detail})"
+        source.health.detail["auto"] = f"simulated market: {why}"
         return source
 
     return open_auto
