@@ -493,7 +493,10 @@ class BinanceSource:
             batch = batch.take(mask)
         if len(batch):
             self._check.record(batch)
+            # bounded, and blocking when full: a slow consumer slows the reads (TCP backpressure,
+            # then at worst a reconnect and a REST repair) instead of dropping trades
             await self._queue.put(batch)
+            self.health.detail["queue"] = f"{self._queue.qsize()}/{self._queue.maxsize}"
 
     def _cross_check(self, kline: Candle) -> None:
         self.klines[kline.symbol] = kline
