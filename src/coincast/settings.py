@@ -118,7 +118,7 @@ class StreamSettings(_Section):
 
 
 class SourceSettings(_Section):
-    kind: SourceKind = "sim"
+    kind: SourceKind = "auto"
     seed: int = 42
     replay_file: Path | None = None
     replay_speed: float = Field(60.0, ge=0, description="0 = as fast as possible")

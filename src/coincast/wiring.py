@@ -141,7 +141,13 @@ async def _sim(settings: Settings, dead_letters: DeadLetterSink, clock: Clock, s
 
 
 SourceFactory = Callable[[Settings, DeadLetterSink, Clock, "CandleStore | None"], Awaitable[Source]]
-SOURCES: dict[str, SourceFactory] = {"sim": _sim}
+def _sources() -> dict[str, SourceFactory]:
+    from coincast.sources.auto import auto_factory, open_binance, open_replay
+
+    return {"sim": _sim, "binance": open_binance, "replay": open_replay, "auto": auto_factory(_sim)}
+
+
+SOURCES: dict[str, SourceFactory] = _sources()
 
 
 async def open_source(

@@ -22,7 +22,9 @@ log = logging.getLogger("coincast.up")
 
 
 def up(
-    source: Annotated[str | None, typer.Option(help="Market data: auto, sim, binance, replay (default: sim).")] = None,
+    source: Annotated[str | None, typer.Option(
+        help="Market data: auto (Binance if reachable, else the simulator), sim, binance, replay (default: auto)."
+    )] = None,
     port: Annotated[int | None, typer.Option(help="HTTP port (0 = any free port) (default: 8000).")] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default: 127.0.0.1).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Store, lake and models (default: ./data).")] = None,

@@ -212,6 +212,16 @@ def models_router(service: ModelService) -> APIRouter:
     async def train_status(job_id: str) -> dict[str, Any]:
         return service.jobs.get(job_id).as_dict()
 
+    @router.get("/api/v1/model-families", tags=["models"])
+    async def model_families() -> dict[str, Any]:
+        """The model zoo by family: the names ``POST /api/v1/train`` and ``coincast evaluate`` accept."""
+        from coincast.train.registry import MODELS
+
+        families: dict[str, list[dict[str, str]]] = {}
+        for spec in MODELS.values():
+            families.setdefault(spec.family, []).append({"name": spec.name, "description": spec.description})
+        return {"families": [{"family": f, "models": m} for f, m in families.items()]}
+
     @router.get("/api/v1/models", tags=["models"])
     async def models(symbol: str | None = None, horizon: str | None = None) -> dict[str, Any]:
         sym = require_symbol(symbol, s.symbols) if symbol else None

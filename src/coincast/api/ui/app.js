@@ -351,6 +351,9 @@ async function refreshHealth() {
     models.onHealth(h);
     const src = h.source || {};
     $("sim-banner").hidden = !src.simulated;
+    const why = src.auto ? src.auto.replace(/^simulated market: /, "") : "";
+    $("sim-reason").textContent = why ? `· ${why.split(" (")[0]}` : "";
+    $("sim-reason").title = why;
     document.body.classList.toggle("simulated", Boolean(src.simulated));
     const stale = src.connected === false || src.stale_since_ms > 0;
     const srcEl = $("st-source");

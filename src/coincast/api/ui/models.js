@@ -8,13 +8,8 @@ import { esc, modelLabel, num, pct, requestJSON, trackItems } from "./forecast.j
 
 const KEY_STORE = "coincast.apiKey"; // sessionStorage: asked once per browser session
 const LIVE_EVERY_MS = 5000;
-// The zoo of coincast.train.registry (the API validates the name and lists them when it is unknown).
-const ZOO = [
-  ["Baselines", ["persistence", "drift", "moving_average", "garch"]],
-  ["Gradient boosting", ["lightgbm", "xgboost"]],
-  ["Classifiers (P(up))", ["random_forest", "gradient_boosting", "xgboost_classifier", "catboost", "logistic_regression", "lda", "knn", "gaussian_nb"]],
-  ["Deep (torch)", ["lstm", "cnn", "cnn_lstm", "lstm_cnn"]],
-];
+// Family labels of the zoo served by GET /api/v1/model-families.
+const FAMILY_LABELS = { baseline: "Baselines", gbm: "Gradient boosting", classifier: "Classifiers (P(up))", deep: "Deep (torch)" };
 
 const PAGE_HTML = `
 <div class="mdl-notice" id="mdl-notice" role="status" aria-live="polite" hidden></div>
@@ -168,17 +163,26 @@ export class ModelsPage {
     return this.root.querySelector(`#${id}`);
   }
 
-  #build() {
-    this.built = true;
-    this.root.innerHTML = PAGE_HTML;
+  async #loadFamilies() {
     const model = this.#$("mdl-model");
-    for (const [family, names] of ZOO) {
+    const { families } = await requestJSON("GET", "/api/v1/model-families");
+    for (const { family, models } of families) {
       const g = document.createElement("optgroup");
-      g.label = family;
-      for (const n of names) g.append(new Option(n, n));
+      g.label = FAMILY_LABELS[family] || family;
+      for (const m of models) {
+        const opt = new Option(m.name, m.name);
+        opt.title = m.description;
+        g.append(opt);
+      }
       model.append(g);
     }
     model.value = "lightgbm";
+  }
+
+  #build() {
+    this.built = true;
+    this.root.innerHTML = PAGE_HTML;
+    this.#loadFamilies();
     this.#$("mdl-key").value = loadKey();
     this.#$("mdl-train").addEventListener("submit", (ev) => {
       ev.preventDefault();
