@@ -29,7 +29,8 @@ def trades_to_candles(
     lf = trades.lazy() if isinstance(trades, pl.DataFrame) else trades
     clean = (
         lf.unique(subset=["symbol", "trade_id"], keep="first")
-        .sort("symbol", "event_ms", "trade_id")
+        # time order is enough: a group keeps its rows' order, so first/last are by (time, id) per symbol
+        .sort("event_ms", "trade_id")
         .with_columns(
             quote=pl.col("price") * pl.col("qty"),
             taker_qty=pl.when(~pl.col("is_buyer_maker")).then(pl.col("qty")).otherwise(0.0),
@@ -56,4 +57,4 @@ def trades_to_candles(
         )
         for iv in intervals
     ]
-    return dict(zip(intervals, pl.collect_all(plans), strict=True))
+    return {iv: frame.sort("symbol", "open_time") for iv, frame in zip(intervals, pl.collect_all(plans), strict=True)}
