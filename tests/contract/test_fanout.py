@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from tests.factories import T0
 
 from coincast.domain import Candle, Interval
 from coincast.roles import BusFanout, CandleFanout
-from tests.factories import T0
 
 
 def candle(i: int, symbol: str = "BTCUSDT", closed: bool = True) -> Candle:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -14,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-
 from tests.integration.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -67,10 +67,8 @@ def test_roles_around_kafka_and_postgres(
         while time.monotonic() < deadline and len(got) < 3:
             for name, p in procs.items():
                 assert p.poll() is None, f"{name} exited\n{logs()}"
-            try:
+            with contextlib.suppress(httpx.HTTPError):
                 got = closed()
-            except httpx.HTTPError:
-                pass
             time.sleep(0.3)
         assert len(got) >= 3, logs()
         times = [c["open_time"] for c in got]

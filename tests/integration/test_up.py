@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -153,5 +154,5 @@ def test_first_start_has_simulated_history_and_restart_resumes_it(tmp_path: Path
         assert up2.stop() == 0
     times = [c["open_time"] for c in again]
     assert times == sorted(times) and len(set(times)) == len(times)
-    assert not [b - a for a, b in zip(times, times[1:], strict=False) if b - a != 1000]  # no gap, no overlap
-    assert max(abs(b["open"] / a["close"] - 1) for a, b in zip(again, again[1:], strict=False)) < 0.01
+    assert not [b - a for a, b in pairwise(times) if b - a != 1000]  # no gap, no overlap
+    assert max(abs(b["open"] / a["close"] - 1) for a, b in pairwise(again)) < 0.01

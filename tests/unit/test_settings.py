@@ -77,11 +77,11 @@ def test_bad_values_name_the_field_and_value(overrides: dict[str, object], needl
 
 def test_bad_env_and_unknown_toml_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COINCAST_API__PORT", "eighty")
-    with pytest.raises(ConfigError, match="api.port"):
+    with pytest.raises(ConfigError, match=r"api\.port"):
         load_settings()
     monkeypatch.delenv("COINCAST_API__PORT")
     (tmp_path / "coincast.toml").write_text("[api]\nprot = 1\n")
-    with pytest.raises(ConfigError, match="api.prot"):
+    with pytest.raises(ConfigError, match=r"api\.prot"):
         load_settings()
 
 

@@ -64,8 +64,8 @@ def create_app(services: Services) -> FastAPI:
         description="Real-time crypto market data, candles and honest forecasts.",
     )
     app.state.services = services
-    from coincast.api.routes.models import models_router  # the routes import this module's parse_time
     from coincast.api.routes.analytics import analytics_router
+    from coincast.api.routes.models import models_router  # the routes import this module's parse_time
     if s.api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(s.api.cors_origins), allow_methods=["*"],
                            allow_headers=["*"])

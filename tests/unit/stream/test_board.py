@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from tests.factories import T0
 
 from coincast.domain import Candle, Interval
 from coincast.stream.board import IndicatorBoard
 from coincast.stream.candles import CandleUpdate
 from coincast.stream.indicators import LiveIndicators
-from tests.factories import T0
 
 
 def candles(n: int, seed: int = 1) -> list[Candle]:
