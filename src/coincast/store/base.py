@@ -3,9 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from coincast.domain import Candle, DeadLetter, FoldState, Interval
+
+#: Column order of candle rows in every store (``open_time`` is ``Candle.open_ms``).
+CANDLE_COLUMNS: tuple[str, ...] = (
+    "symbol", "interval", "open_time", "open", "high", "low", "close", "volume", "quote_volume", "trades",
+    "taker_buy_volume", "taker_buy_quote_volume",
+)
+
+
+def candle_row(c: Candle) -> tuple[Any, ...]:
+    """A candle as a row in :data:`CANDLE_COLUMNS` order."""
+    return (c.symbol, c.interval.value, c.open_ms, c.open, c.high, c.low, c.close, c.volume, c.quote_volume,
+            c.trades, c.taker_buy_volume, c.taker_buy_quote_volume)
+
+
+def row_candle(r: Sequence[Any], *, closed: bool = True) -> Candle:
+    """The inverse of :func:`candle_row`."""
+    return Candle(str(r[0]), Interval(str(r[1])), int(r[2]), float(r[3]), float(r[4]), float(r[5]), float(r[6]),
+                  float(r[7]), float(r[8]), int(r[9]), float(r[10]), float(r[11]), closed)
 
 
 class CandleStore(Protocol):

@@ -18,7 +18,8 @@ import duckdb
 import pyarrow as pa
 
 from coincast.domain import Candle, ConfigError, DeadLetter, FoldState, Interval, TransientError
-from coincast.store.predictions import LivePrediction
+from coincast.store.base import CANDLE_COLUMNS, candle_row, row_candle
+from coincast.store.predictions import PRED_COLUMNS, PRED_FIELDS, LivePrediction, row_prediction
 
 T = TypeVar("T")
 
@@ -98,8 +99,6 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_COLUMNS = ("symbol", "interval", "open_time", "open", "high", "low", "close", "volume", "quote_volume",
-            "trades", "taker_buy_volume", "taker_buy_quote_volume")
 
 
 class DuckDBStore:
@@ -159,7 +158,7 @@ class DuckDBStore:
 
     async def upsert_arrow(self, table: pa.Table) -> int:
         """Bulk upsert of an Arrow table with the candle columns (backfill and import)."""
-        table = table.select(list(_COLUMNS))
+        table = table.select(list(CANDLE_COLUMNS))
 
         def write(conn: duckdb.DuckDBPyConnection) -> int:
             conn.register("incoming", table)
@@ -167,7 +166,7 @@ class DuckDBStore:
                 conn.execute("BEGIN")
                 # last row wins inside one batch too, so a batch with repeats stays idempotent
                 conn.execute(
-                    f"INSERT OR REPLACE INTO candles SELECT {', '.join(_COLUMNS)} FROM incoming "
+                    f"INSERT OR REPLACE INTO candles SELECT {', '.join(CANDLE_COLUMNS)} FROM incoming "
                     "QUALIFY row_number() OVER (PARTITION BY symbol, interval, open_time) = 1"
                 )
                 conn.execute("COMMIT")
@@ -185,12 +184,12 @@ class DuckDBStore:
     ) -> list[Candle]:
         def read(conn: duckdb.DuckDBPyConnection) -> list[Candle]:
             rows = conn.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM ("
+                f"SELECT {', '.join(CANDLE_COLUMNS)} FROM ("
                 f"  SELECT * FROM candles WHERE symbol = ? AND interval = ? AND open_time BETWEEN ? AND ?"
                 "   ORDER BY open_time DESC LIMIT ?) ORDER BY open_time",
                 [symbol, interval.value, start_ms, end_ms, limit],
             ).fetchall()
-            return [_row_to_candle(r) for r in rows]
+            return [row_candle(r) for r in rows]
 
         return await self._run(read)
 
@@ -233,13 +232,13 @@ class DuckDBStore:
             return 0
         # One Arrow scan, not executemany: DuckDB's per-row inserts cost milliseconds each.
         table = pa.table({col: pa.array([getattr(p, f) for p in items], _PRED_TYPES[f])
-                          for f, col in zip(_PRED_FIELDS, _PRED_COLUMNS, strict=True)})
+                          for f, col in zip(PRED_FIELDS, PRED_COLUMNS, strict=True)})
 
         def write(conn: duckdb.DuckDBPyConnection) -> int:
             conn.register("incoming_predictions", table)
             try:
-                conn.execute(f"INSERT OR REPLACE INTO predictions ({', '.join(_PRED_COLUMNS)}) "
-                             f"SELECT {', '.join(_PRED_COLUMNS)} FROM incoming_predictions")
+                conn.execute(f"INSERT OR REPLACE INTO predictions ({', '.join(PRED_COLUMNS)}) "
+                             f"SELECT {', '.join(PRED_COLUMNS)} FROM incoming_predictions")
             finally:
                 conn.unregister("incoming_predictions")
             return int(table.num_rows)
@@ -255,17 +254,17 @@ class DuckDBStore:
             args.append(model_id)
         if scored is not None:
             where.append("actual_price IS NOT NULL" if scored else "actual_price IS NULL")
-        sql = (f"SELECT * FROM (SELECT {', '.join(_PRED_COLUMNS)} FROM predictions WHERE {' AND '.join(where)}"
+        sql = (f"SELECT * FROM (SELECT {', '.join(PRED_COLUMNS)} FROM predictions WHERE {' AND '.join(where)}"
                " ORDER BY origin_time DESC, created_ms DESC LIMIT ?) ORDER BY origin_time, created_ms")
         return await self._select_predictions(sql, [*args, limit])
 
     async def due_predictions(self, now_ms: int, *, limit: int = 1000) -> list[LivePrediction]:
-        sql = (f"SELECT {', '.join(_PRED_COLUMNS)} FROM predictions WHERE actual_price IS NULL AND due_ms <= ?"
+        sql = (f"SELECT {', '.join(PRED_COLUMNS)} FROM predictions WHERE actual_price IS NULL AND due_ms <= ?"
                " ORDER BY due_ms LIMIT ?")
         return await self._select_predictions(sql, [now_ms, limit])
 
     async def _select_predictions(self, sql: str, args: list[Any]) -> list[LivePrediction]:
-        return await self._run(lambda conn: [_row_to_prediction(r) for r in conn.execute(sql, args).fetchall()])
+        return await self._run(lambda conn: [row_prediction(r) for r in conn.execute(sql, args).fetchall()])
 
     async def record_outcomes(self, outcomes: Sequence[LivePrediction]) -> int:
         done = [p for p in outcomes if p.actual_price is not None]
@@ -294,8 +293,7 @@ class DuckDBStore:
         return await self._run(write)
 
     async def save_fold(self, state: FoldState) -> None:
-        rows = [(c.symbol, c.interval.value, c.open_ms, c.open, c.high, c.low, c.close, c.volume, c.quote_volume,
-                 c.trades, c.taker_buy_volume, c.taker_buy_quote_volume) for c in state.open_candles]
+        rows = [candle_row(c) for c in state.open_candles]
         syms = [(s, state.max_trade_ids.get(s, -1), state.watermarks_ms.get(s, 0))
                 for s in sorted(set(state.max_trade_ids) | set(state.watermarks_ms))]
 
@@ -320,8 +318,8 @@ class DuckDBStore:
             syms = conn.execute("SELECT symbol, max_trade_id, watermark_ms FROM fold_symbols").fetchall()
             if not syms:
                 return None
-            rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM open_candles ORDER BY open_time").fetchall()
-            return FoldState(tuple(_row_to_candle(r, closed=False) for r in rows),
+            rows = conn.execute(f"SELECT {', '.join(CANDLE_COLUMNS)} FROM open_candles ORDER BY open_time").fetchall()
+            return FoldState(tuple(row_candle(r, closed=False) for r in rows),
                              {r[0]: int(r[1]) for r in syms}, {r[0]: int(r[2]) for r in syms})
 
         return await self._run(read)
@@ -354,18 +352,9 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
     return len(MIGRATIONS)
 
 
-_PRED_FIELDS = ("symbol", "horizon", "model_id", "origin_ms", "model", "interval", "target_ms", "due_ms",
-                "origin_price", "predicted_price", "lower", "upper", "prob_up", "volatility", "level", "created_ms",
-                "actual_price", "scored_ms")
-_PRED_TYPES = {f: pa.int64() if f.endswith("_ms") else pa.float64() for f in _PRED_FIELDS} | {
+_PRED_TYPES = {f: pa.int64() if f.endswith("_ms") else pa.float64() for f in PRED_FIELDS} | {
     f: pa.string() for f in ("symbol", "horizon", "model_id", "model", "interval")}
-_PRED_COLUMNS = tuple({"origin_ms": "origin_time", "target_ms": "target_time"}.get(f, f) for f in _PRED_FIELDS)
 
 
-def _row_to_prediction(r: tuple[Any, ...]) -> LivePrediction:
-    return LivePrediction(**dict(zip(_PRED_FIELDS, r, strict=True)))
 
 
-def _row_to_candle(r: tuple[Any, ...], *, closed: bool = True) -> Candle:
-    return Candle(str(r[0]), Interval(str(r[1])), int(r[2]), float(r[3]), float(r[4]), float(r[5]), float(r[6]),
-                  float(r[7]), float(r[8]), int(r[9]), float(r[10]), float(r[11]), closed)

@@ -14,7 +14,8 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from coincast.domain import Candle, ConfigError, DeadLetter, FoldState, Interval, TransientError
-from coincast.store.predictions import LivePrediction
+from coincast.store.base import CANDLE_COLUMNS
+from coincast.store.predictions import PRED_COLUMNS, LivePrediction, prediction_row, row_prediction
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -75,27 +76,9 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_COLUMNS = (
-    "symbol",
-    "interval",
-    "open_time",
-    "open",
-    "high",
-    "low",
-    "close",
-    "volume",
-    "quote_volume",
-    "trades",
-    "taker_buy_volume",
-    "taker_buy_quote_volume",
-)
-_PRED_FIELDS = ("symbol", "horizon", "model_id", "origin_ms", "model", "interval", "target_ms", "due_ms",
-                "origin_price", "predicted_price", "lower", "upper", "prob_up", "volatility", "level", "created_ms",
-                "actual_price", "scored_ms")
-_PRED_COLUMNS = tuple({"origin_ms": "origin_time", "target_ms": "target_time"}.get(f, f) for f in _PRED_FIELDS)
-_UPDATE = ", ".join(f"{c} = EXCLUDED.{c}" for c in _COLUMNS[3:])
+_UPDATE = ", ".join(f"{c} = EXCLUDED.{c}" for c in CANDLE_COLUMNS[3:])
 _UPSERT = (
-    f"INSERT INTO {{schema}}.candles ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))}) "
+    f"INSERT INTO {{schema}}.candles ({', '.join(CANDLE_COLUMNS)}) VALUES ({', '.join(['%s'] * len(CANDLE_COLUMNS))}) "
     f"ON CONFLICT (symbol, interval, open_time) DO UPDATE SET {_UPDATE}"
 )
 
@@ -192,12 +175,12 @@ class PostgresStore:
 
     async def history(self, symbol: str, interval: Interval, *, start_ms: int, end_ms: int, limit: int) -> list[Candle]:
         rows = await self._fetch(
-            f"SELECT * FROM (SELECT {', '.join(_COLUMNS)} FROM {self._schema}.candles "
+            f"SELECT * FROM (SELECT {', '.join(CANDLE_COLUMNS)} FROM {self._schema}.candles "
             "WHERE symbol = %s AND interval = %s AND open_time BETWEEN %s AND %s "
             "ORDER BY open_time DESC LIMIT %s) t ORDER BY open_time",
             [symbol, interval.value, start_ms, end_ms, limit],
         )
-        return [_candle(r) for r in rows]
+        return [row_candle(r) for r in rows]
 
     async def latest(self, symbol: str, interval: Interval) -> Candle | None:
         got = await self.history(symbol, interval, start_ms=0, end_ms=2**62, limit=1)
@@ -226,12 +209,12 @@ class PostgresStore:
     async def add_predictions(self, items: Sequence[LivePrediction]) -> int:
         if not items:
             return 0
-        cols = ", ".join(_PRED_COLUMNS)
-        update = ", ".join(f"{c} = EXCLUDED.{c}" for c in _PRED_COLUMNS[4:])
+        cols = ", ".join(PRED_COLUMNS)
+        update = ", ".join(f"{c} = EXCLUDED.{c}" for c in PRED_COLUMNS[4:])
         await self._execute_many(
-            f"INSERT INTO {self._schema}.predictions ({cols}) VALUES ({', '.join(['%s'] * len(_PRED_COLUMNS))}) "
+            f"INSERT INTO {self._schema}.predictions ({cols}) VALUES ({', '.join(['%s'] * len(PRED_COLUMNS))}) "
             f"ON CONFLICT (symbol, horizon, model_id, origin_time) DO UPDATE SET {update}",
-            [tuple(getattr(p, f) for f in _PRED_FIELDS) for p in items],
+            [prediction_row(p) for p in items],
         )
         return len(items)
 
@@ -245,16 +228,16 @@ class PostgresStore:
         if scored is not None:
             where.append("actual_price IS NOT NULL" if scored else "actual_price IS NULL")
         rows = await self._fetch(
-            f"SELECT * FROM (SELECT {', '.join(_PRED_COLUMNS)} FROM {self._schema}.predictions "
+            f"SELECT * FROM (SELECT {', '.join(PRED_COLUMNS)} FROM {self._schema}.predictions "
             f"WHERE {' AND '.join(where)} ORDER BY origin_time DESC, created_ms DESC LIMIT %s) t "
             "ORDER BY origin_time, created_ms", [*args, limit])
-        return [LivePrediction(**dict(zip(_PRED_FIELDS, r, strict=True))) for r in rows]
+        return [row_prediction(r) for r in rows]
 
     async def due_predictions(self, now_ms: int, *, limit: int = 1000) -> list[LivePrediction]:
         rows = await self._fetch(
-            f"SELECT {', '.join(_PRED_COLUMNS)} FROM {self._schema}.predictions "
+            f"SELECT {', '.join(PRED_COLUMNS)} FROM {self._schema}.predictions "
             "WHERE actual_price IS NULL AND due_ms <= %s ORDER BY due_ms LIMIT %s", [now_ms, limit])
-        return [LivePrediction(**dict(zip(_PRED_FIELDS, r, strict=True))) for r in rows]
+        return [row_prediction(r) for r in rows]
 
     async def record_outcomes(self, outcomes: Sequence[LivePrediction]) -> int:
         done = [p for p in outcomes if p.actual_price is not None]
@@ -295,7 +278,9 @@ class PostgresStore:
                 await cur.execute(f"DELETE FROM {s}.fold_symbols")
                 if rows:
                     await cur.executemany(
-                        f"INSERT INTO {s}.open_candles ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * 12)})", rows
+                        f"INSERT INTO {s}.open_candles ({', '.join(CANDLE_COLUMNS)}) "
+                        f"VALUES ({', '.join(['%s'] * len(CANDLE_COLUMNS))})",
+                        rows,
                     )
                 if syms:
                     await cur.executemany(f"INSERT INTO {s}.fold_symbols VALUES (%s, %s, %s)", syms)
@@ -307,10 +292,10 @@ class PostgresStore:
         if not syms:
             return None
         rows = await self._fetch(
-            f"SELECT {', '.join(_COLUMNS)} FROM {self._schema}.open_candles ORDER BY open_time", []
+            f"SELECT {', '.join(CANDLE_COLUMNS)} FROM {self._schema}.open_candles ORDER BY open_time", []
         )
         return FoldState(
-            tuple(_candle(r, closed=False) for r in rows),
+            tuple(row_candle(r, closed=False) for r in rows),
             {r[0]: int(r[1]) for r in syms},
             {r[0]: int(r[2]) for r in syms},
         )
@@ -318,20 +303,3 @@ class PostgresStore:
     async def close(self) -> None:
         await self._pool.close()
 
-
-def _candle(r: tuple[Any, ...], *, closed: bool = True) -> Candle:
-    return Candle(
-        r[0],
-        Interval(r[1]),
-        int(r[2]),
-        float(r[3]),
-        float(r[4]),
-        float(r[5]),
-        float(r[6]),
-        float(r[7]),
-        float(r[8]),
-        int(r[9]),
-        float(r[10]),
-        float(r[11]),
-        closed,
-    )

@@ -46,6 +46,23 @@ class LivePrediction:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
 
 
+#: Field order of stored predictions, and the column names stores use for them.
+PRED_FIELDS: tuple[str, ...] = (
+    "symbol", "horizon", "model_id", "origin_ms", "model", "interval", "target_ms", "due_ms", "origin_price",
+    "predicted_price", "lower", "upper", "prob_up", "volatility", "level", "created_ms", "actual_price", "scored_ms",
+)
+PRED_COLUMNS: tuple[str, ...] = tuple(
+    {"origin_ms": "origin_time", "target_ms": "target_time"}.get(f, f) for f in PRED_FIELDS)
+
+
+def prediction_row(p: LivePrediction) -> tuple[object, ...]:
+    return tuple(getattr(p, f) for f in PRED_FIELDS)
+
+
+def row_prediction(r: Sequence[object]) -> LivePrediction:
+    return LivePrediction(**dict(zip(PRED_FIELDS, r, strict=True)))  # type: ignore[arg-type]
+
+
 @runtime_checkable
 class PredictionStore(Protocol):
     """Live forecasts keyed by (symbol, horizon, model_id, origin_ms); writes are idempotent."""
