@@ -14,7 +14,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from coincast.domain import Candle, ConfigError, DeadLetter, FoldState, Interval, TransientError
-from coincast.store.base import CANDLE_COLUMNS
+from coincast.store.base import CANDLE_COLUMNS, row_candle
 from coincast.store.predictions import PRED_COLUMNS, LivePrediction, prediction_row, row_prediction
 
 MIGRATIONS: tuple[str, ...] = (
