@@ -14,7 +14,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from coincast.domain import Candle, ConfigError, DeadLetter, FoldState, Interval, TransientError
-from coincast.store.base import CANDLE_COLUMNS, row_candle
+from coincast.store.base import CANDLE_COLUMNS, candle_row, row_candle
 from coincast.store.predictions import PRED_COLUMNS, LivePrediction, prediction_row, row_prediction
 
 MIGRATIONS: tuple[str, ...] = (
@@ -156,20 +156,7 @@ class PostgresStore:
             return 0
         latest: dict[tuple[str, str, int], tuple[Any, ...]] = {}
         for c in candles:  # last one wins inside a batch, as in the DuckDB store
-            latest[(c.symbol, c.interval.value, c.open_ms)] = (
-                c.symbol,
-                c.interval.value,
-                c.open_ms,
-                c.open,
-                c.high,
-                c.low,
-                c.close,
-                c.volume,
-                c.quote_volume,
-                c.trades,
-                c.taker_buy_volume,
-                c.taker_buy_quote_volume,
-            )
+            latest[(c.symbol, c.interval.value, c.open_ms)] = candle_row(c)
         await self._execute_many(_UPSERT.format(schema=self._schema), list(latest.values()))
         return len(candles)
 
@@ -230,13 +217,17 @@ class PostgresStore:
         rows = await self._fetch(
             f"SELECT * FROM (SELECT {', '.join(PRED_COLUMNS)} FROM {self._schema}.predictions "
             f"WHERE {' AND '.join(where)} ORDER BY origin_time DESC, created_ms DESC LIMIT %s) t "
-            "ORDER BY origin_time, created_ms", [*args, limit])
+            "ORDER BY origin_time, created_ms",
+            [*args, limit],
+        )
         return [row_prediction(r) for r in rows]
 
     async def due_predictions(self, now_ms: int, *, limit: int = 1000) -> list[LivePrediction]:
         rows = await self._fetch(
             f"SELECT {', '.join(PRED_COLUMNS)} FROM {self._schema}.predictions "
-            "WHERE actual_price IS NULL AND due_ms <= %s ORDER BY due_ms LIMIT %s", [now_ms, limit])
+            "WHERE actual_price IS NULL AND due_ms <= %s ORDER BY due_ms LIMIT %s",
+            [now_ms, limit],
+        )
         return [row_prediction(r) for r in rows]
 
     async def record_outcomes(self, outcomes: Sequence[LivePrediction]) -> int:
@@ -245,29 +236,14 @@ class PostgresStore:
             await self._execute_many(
                 f"UPDATE {self._schema}.predictions SET actual_price = %s, scored_ms = %s "
                 "WHERE symbol = %s AND horizon = %s AND model_id = %s AND origin_time = %s",
-                [(p.actual_price, p.scored_ms, p.symbol, p.horizon, p.model_id, p.origin_ms) for p in done])
+                [(p.actual_price, p.scored_ms, p.symbol, p.horizon, p.model_id, p.origin_ms) for p in done],
+            )
         return len(done)
 
     async def save_fold(self, state: FoldState) -> None:
         await self._ready()
         s = self._schema
-        rows = [
-            (
-                c.symbol,
-                c.interval.value,
-                c.open_ms,
-                c.open,
-                c.high,
-                c.low,
-                c.close,
-                c.volume,
-                c.quote_volume,
-                c.trades,
-                c.taker_buy_volume,
-                c.taker_buy_quote_volume,
-            )
-            for c in state.open_candles
-        ]
+        rows = [candle_row(c) for c in state.open_candles]
         syms = [
             (k, state.max_trade_ids.get(k, -1), state.watermarks_ms.get(k, 0))
             for k in sorted(set(state.max_trade_ids) | set(state.watermarks_ms))
@@ -302,4 +278,3 @@ class PostgresStore:
 
     async def close(self) -> None:
         await self._pool.close()
-
