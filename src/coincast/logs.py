@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import structlog
 
 
-def configure_logging(level: str = "info", *, json: bool = True) -> None:
+def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
     """Route stdlib logging (uvicorn included) through structlog's formatter.
 
-    ``extra={...}`` fields of a log call become keys of the JSON line.
+    ``extra={...}`` fields of a log call become keys of the line. Lines are JSON when stderr is
+    not a terminal (services, CI, log shippers) or ``COINCAST_LOG_FORMAT=json``; key=value text
+    on a terminal.
     """
+    if json is None:
+        fmt = os.environ.get("COINCAST_LOG_FORMAT", "")
+        json = fmt == "json" or (fmt != "console" and not sys.stderr.isatty())
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
