@@ -2,7 +2,7 @@
 // suggestions from GET /api/v1/analytics, drawn with plotly.js (window.Plotly); every table is a
 // CSV download from /api/v1/analytics.csv. The page builds its own DOM inside #page-analytics.
 
-import { ApiError } from "./api.js";
+import { ApiError, requestJSON } from "./api.js";
 import { formatCompact, formatInt, formatPrice, splitSymbol } from "./format.js";
 
 const PERIODS = [["30d", "30D"], ["12w", "12W"], ["6m", "6M"], ["1y", "1Y"], ["all", "All"]];
@@ -85,18 +85,6 @@ function save(value) {
   } catch {
     /* storage disabled: the choice just is not remembered */
   }
-}
-
-async function getJSON(path, signal) {
-  const res = await fetch(path, { headers: { Accept: "application/json" }, cache: "no-store", signal });
-  let body = null;
-  try {
-    body = await res.json();
-  } catch {
-    body = null;
-  }
-  if (!res.ok) throw new ApiError(res.status, body && body.error, body && (body.detail || body.error));
-  return body;
 }
 
 const PAGE_HTML = `
@@ -196,7 +184,7 @@ export class AnalyticsPage {
     this.root.classList.add("loading");
     this.#meta(`Loading ${this.interval} analytics…`);
     try {
-      const body = await getJSON(`/api/v1/analytics?${q}`, ctrl.signal);
+      const body = await requestJSON("GET", `/api/v1/analytics?${q}`, { signal: ctrl.signal });
       if (seq !== this.seq) return;
       if (body.available === false) {
         this.data = null;

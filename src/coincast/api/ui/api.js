@@ -10,19 +10,30 @@ export class ApiError extends Error {
   }
 }
 
-async function getJSON(path, { signal } = {}) {
-  const res = await fetch(path, { headers: { Accept: "application/json" }, cache: "no-store", signal });
-  let body = null;
+/**
+ * fetch() a JSON API route; non-2xx answers throw ApiError with the server's {"error", "detail"}.
+ * @param {string} method
+ * @param {string} path
+ * @param {{body?: object, key?: string, signal?: AbortSignal}} options
+ */
+export async function requestJSON(method, path, { body, key, signal } = {}) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (key) headers["X-API-Key"] = key;
+  const res = await fetch(path, {
+    method, headers, cache: "no-store", signal, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let data = null;
   try {
-    body = await res.json();
+    data = await res.json();
   } catch {
-    body = null;
+    data = null;
   }
-  if (!res.ok) {
-    throw new ApiError(res.status, body && body.error, body && (body.detail || body.error));
-  }
-  return body;
+  if (!res.ok) throw new ApiError(res.status, data && data.error, data && (data.detail || data.error));
+  return data;
 }
+
+const getJSON = (path, opts = {}) => requestJSON("GET", path, opts);
 
 export const api = {
   health: (opts) => getJSON("/health", opts),

@@ -3,7 +3,7 @@
 // kept current by the "prediction" WebSocket messages. It draws a strip under the chart and hands
 // the chart a cone: from the origin candle's close to the forecast and its interval at the target.
 
-import { ApiError } from "./api.js";
+import { requestJSON } from "./api.js";
 import { formatDuration, formatInt, formatPrice, priceDigits } from "./format.js";
 import { intervalMs } from "./chart.js";
 
@@ -11,28 +11,7 @@ import { intervalMs } from "./chart.js";
 // for it again at most this often keeps a 1 s stream from turning into a request per second.
 const TRACK_EVERY_MS = 4000;
 
-/**
- * fetch() a JSON API route; non-2xx answers throw ApiError with the server's {"error", "detail"}.
- * @param {string} method
- * @param {string} path
- * @param {{body?: object, key?: string, signal?: AbortSignal}} options
- */
-export async function requestJSON(method, path, { body, key, signal } = {}) {
-  const headers = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (key) headers["X-API-Key"] = key;
-  const res = await fetch(path, {
-    method, headers, cache: "no-store", signal, body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  let data = null;
-  try {
-    data = await res.json();
-  } catch {
-    data = null;
-  }
-  if (!res.ok) throw new ApiError(res.status, data && data.error, data && (data.detail || data.error));
-  return data;
-}
+export { requestJSON };
 
 export const pct = (x, digits = 1) => (Number.isFinite(x) ? `${(x * 100).toFixed(digits)} %` : "—");
 export const num = (x, digits = 2) => (Number.isFinite(x) ? x.toFixed(digits) : "—");
