@@ -46,9 +46,19 @@ def evaluate(
     cache_dir: Annotated[
         Path | None, typer.Option("--cache-dir", help="Keep fitted window models here and reuse them.")
     ] = None,
+    register: Annotated[
+        bool,
+        typer.Option("--register", help="Register each (symbol, model)'s last-window model, promotable as is."),
+    ] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where the model registry lives (default: ./data).")
+    ] = None,
     list_models: Annotated[bool, typer.Option("--list-models", help="List the model names and exit.")] = False,
 ) -> None:
     """Walk-forward evaluation against persistence, with calibrated intervals.
+
+    With --register the model each (symbol, model) ended with is added to the registry with the
+    report's metrics, so `coincast models promote ID` puts exactly the evaluated model live.
 
     Example: coincast evaluate --data klines_1h.parquet --symbols BTCUSDT,ETHUSDT --horizon 1h
     --models lightgbm,lstm --train-end 2023-06-30T23:00:00Z --json report.json --predictions preds.parquet
@@ -64,6 +74,13 @@ def evaluate(
     from tqdm import tqdm
 
     from coincast.evaluate.run import run_evaluation, write_report
+
+    settings = None
+    if register:
+        from coincast.settings import load_settings
+
+        settings = load_settings(data_dir=data_dir)
+        cache_dir = cache_dir or settings.data_dir / "cache" / "walk_forward"
 
     bar: list[tqdm[None]] = []
 
@@ -98,6 +115,18 @@ def evaluate(
     cols = ["horizon", "model", "mase", "r2_returns", "directional_accuracy", "interval_coverage", "n"]
     typer.echo(board[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     typer.echo(f"features: {result.features}; {len(result.predictions)} forecasts")
+    if settings is not None:
+        from coincast.domain import Interval
+        from coincast.jobs.evaluated import register_evaluated
+        from coincast.registry.files import FileModelRegistry
+
+        versions = register_evaluated(
+            result, FileModelRegistry(settings.data_dir / "models"), horizon=Interval.parse(horizon), level=level,
+            seed=seed, expiry_ms=settings.models.expiry_ms,
+        )
+        for v in versions:
+            typer.echo(f"registered {v.id}  (mase {v.metrics.get('mase', float('nan')):.4f})")
+        typer.echo("promote one with: coincast models promote ID")
 
 
 def tune(

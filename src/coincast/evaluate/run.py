@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from coincast.domain import ConfigError, Interval, InvalidRequest, InvalidTimeRa
 from coincast.evaluate.metrics import leaderboard, report_records
 from coincast.evaluate.walk_forward import WalkForwardConfig, default_retrain_ms, walk_forward
 from coincast.train.features import pipeline_available, pipeline_features
-from coincast.train.frames import horizon_frames, to_open_ms
+from coincast.train.frames import horizon_frames, native_interval_ms, to_open_ms
 from coincast.train.registry import BASELINES, model_spec
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
@@ -29,6 +29,12 @@ class EvaluationResult:
     leaderboard: pd.DataFrame
     fit_seconds: dict[tuple[str, str], list[float]]  # per window
     features: str  # which feature set was used
+    last_models: dict[tuple[str, str], str] = field(default_factory=dict)  # cache key of the last window
+    cache_dir: Path | None = None
+    data_start_ms: int = 0
+    interval_ms: int = 0  # bar length of the data
+    train_end_ms: int = 0
+    retrain_every_ms: int = 0
 
 
 def parse_time_ms(text: str, flag: str) -> int:
@@ -137,9 +143,13 @@ def run_evaluation(
     )
     if on_plan is not None:
         on_plan(len(frames) * len(names))
-    preds, fit_s = walk_forward(frames, cfg, progress=progress)
+    last_models: dict[tuple[str, str], str] = {}
+    preds, fit_s = walk_forward(frames, cfg, progress=progress, last_models=last_models)
     records = report_records(preds)
-    return EvaluationResult(preds, records, leaderboard(records), fit_s, "core+pipeline" if extra else "core")
+    return EvaluationResult(preds, records, leaderboard(records), fit_s, "core+pipeline" if extra else "core",
+                            last_models, cache_dir, first,
+                            native_interval_ms(klines.assign(open_ms=to_open_ms(klines["open_time"]))),
+                            train_end_ms, step_ms)
 
 
 def write_report(result: EvaluationResult, json_path: Path | None, preds_path: Path | None) -> None:

@@ -83,8 +83,12 @@ def training_frame(frame: pd.DataFrame, cut_ms: int, horizon_ms: int) -> pd.Data
 
 def evaluate_one(
     frame: pd.DataFrame, model: str, cfg: WalkForwardConfig, *, threads: int = 1
-) -> tuple[pd.DataFrame, list[float]]:
-    """Walk one model forward over one symbol's horizon frame; returns predictions and fit seconds per window."""
+) -> tuple[pd.DataFrame, list[float], str]:
+    """Walk one model forward over one symbol's horizon frame.
+
+    Returns the predictions, the fit seconds per window and the cache key of the last window's
+    model (saved under ``cfg.cache_dir`` when one is set, so it can be registered without refitting).
+    """
     import time
 
     h = cfg.horizon.ms
@@ -133,7 +137,7 @@ def evaluate_one(
     close = frame.set_index("open_ms")["close"]
     tms = preds["target_time"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
     preds["actual_price"] = close.reindex(tms).to_numpy()
-    return preds.loc[:, list(PREDICTION_COLUMNS)], fit_s
+    return preds.loc[:, list(PREDICTION_COLUMNS)], fit_s, key
 
 
 def _cache_key(
@@ -166,10 +170,12 @@ def _takes_threads(model: str) -> bool:
     return model_spec(model).family in ("gbm", "classifier", "deep")
 
 
-def _run(args: tuple[pd.DataFrame, str, WalkForwardConfig, int]) -> tuple[str, str, pd.DataFrame, list[float]]:
+def _run(
+    args: tuple[pd.DataFrame, str, WalkForwardConfig, int],
+) -> tuple[str, str, pd.DataFrame, list[float], str]:
     frame, model, cfg, threads = args
-    preds, fit_s = evaluate_one(frame, model, cfg, threads=threads)
-    return str(frame["symbol"].iloc[0]), model, preds, fit_s
+    preds, fit_s, key = evaluate_one(frame, model, cfg, threads=threads)
+    return str(frame["symbol"].iloc[0]), model, preds, fit_s, key
 
 
 def walk_forward(
@@ -177,8 +183,11 @@ def walk_forward(
     cfg: WalkForwardConfig,
     *,
     progress: Callable[[str, str], None] | None = None,
+    last_models: dict[tuple[str, str], str] | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[str, str], list[float]]]:
     """Evaluate every model on every symbol; returns all predictions and fit seconds per task and window.
+
+    ``last_models``, when given, receives the cache key of each (symbol, model)'s last window model.
 
     Tasks run in ``cfg.n_jobs`` processes (joblib/loky); each is deterministic given ``cfg.seed``
     so the result does not depend on scheduling. ``progress(symbol, model)`` is called per task.
@@ -188,10 +197,13 @@ def walk_forward(
     # spin and run 10x slower; processes, not threads, give the parallelism.
     threads = 1
     results = list(_execute(tasks, cfg.n_jobs, threads, progress))
+    if last_models is None:
+        last_models = {}
     preds = pd.concat([r[2] for r in results], ignore_index=True)
     order = {m: i for i, m in enumerate(cfg.models)}
     preds["_m"] = preds["model"].map(order)
     preds = preds.sort_values(["symbol", "_m", "origin_time"], kind="stable").drop(columns="_m")
+    last_models.update({(r[0], r[1]): r[4] for r in results})
     return preds.reset_index(drop=True), {(r[0], r[1]): r[3] for r in results}
 
 
@@ -200,10 +212,10 @@ def _execute(
     n_jobs: int,
     threads: int,
     progress: Callable[[str, str], None] | None,
-) -> Iterator[tuple[str, str, pd.DataFrame, list[float]]]:
+) -> Iterator[tuple[str, str, pd.DataFrame, list[float], str]]:
     args = [(f, m, c, threads) for f, m, c in tasks]
     if n_jobs <= 1 or len(args) <= 1:
-        gen: Iterator[tuple[str, str, pd.DataFrame, list[float]]] = map(_run, args)
+        gen: Iterator[tuple[str, str, pd.DataFrame, list[float], str]] = map(_run, args)
     else:
         from joblib import Parallel, delayed
 

@@ -144,3 +144,41 @@ def test_list_models(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
     for required in ("persistence", "drift", "moving_average", "lightgbm", "xgboost", "random_forest"):
         assert required in names
     assert {"logistic_regression", "lstm", "cnn_lstm", "lstm_cnn", "cnn", "catboost", "knn"} <= set(names)
+
+
+def test_register_keeps_the_evaluated_model_promotable_without_retraining(
+    slice_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from coincast.domain import Interval
+    from coincast.registry.base import live_key
+    from coincast.registry.files import FileModelRegistry
+    from coincast.train.features import pipeline_features
+    from coincast.train.frames import horizon_frames
+
+    data_dir = tmp_path / "data"
+    code, text = _run(_evaluate(slice_file, tmp_path, "lda", 1, ("--register", "--data-dir", str(data_dir))),
+                      monkeypatch, capsys)
+    assert code == 0, text
+    registry = FileModelRegistry(data_dir / "models")
+    versions = {(v.symbol, v.model): v for v in registry.list()}
+    assert set(versions) == {("BTCUSDT", "lda"), ("ETHUSDT", "lda"), ("BTCUSDT", "persistence"),
+                             ("ETHUSDT", "persistence")}
+    v = versions[("BTCUSDT", "lda")]
+    assert v.origin == "evaluate" and v.interval == "1h" and v.horizon == "1h"
+    report = {(r["symbol"], r["model"]): r for r in json.loads((tmp_path / "report.json").read_text())}
+    assert v.metrics["mase"] == report[("BTCUSDT", "lda")]["mase"]
+    # the registered model is the last window's: it reproduces that window's forecasts exactly
+    preds = pd.read_parquet(tmp_path / "preds.parquet")
+    mine = preds[(preds["symbol"] == "BTCUSDT") & (preds["model"] == "lda")]
+    last = mine[mine["window"] == mine["window"].max()]
+    klines = pd.read_parquet(slice_file)
+    extra = None if v.feature_set == "core" else pipeline_features
+    frame = horizon_frames(klines[klines["symbol"] == "BTCUSDT"], Interval.H1, extra_features=extra)["BTCUSDT"]
+    model = registry.load(v.id)
+    origins = last["origin_time"].astype("datetime64[ms, UTC]").astype("int64")
+    history = frame.drop(columns="target")[frame["open_ms"] <= int(origins.iloc[-1])]
+    fc = model.predict(history, start_ms=int(origins.iloc[0]))
+    np.testing.assert_allclose(fc.predicted_price, last["predicted_price"].to_numpy(), rtol=1e-12)
+    code, text = _run(["models", "promote", v.id, "--data-dir", str(data_dir)], monkeypatch, capsys)
+    assert code == 0, text
+    assert registry.live() == {live_key("BTCUSDT", "1h"): v.id}
