@@ -15,6 +15,7 @@ what makes the stream and the batch layer agree to the last digits. Work per can
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections import deque
 from typing import Any
 
@@ -23,7 +24,7 @@ from coincast.domain import Candle, Interval
 __all__ = ["ATR", "EMA", "MACD", "RSI", "SMA", "Bollinger", "LiveIndicators"]
 
 
-class _Incremental:
+class _Incremental(ABC):
     """Candle bookkeeping shared by the indicators; subclasses implement ``_step`` and the state."""
 
     columns: tuple[str, ...] = ()
@@ -61,8 +62,9 @@ class _Incremental:
         self._last_open_ms = candle.open_ms
         return dict(self._values)
 
+    @abstractmethod
     def _step(self, candle: Candle) -> dict[str, float | None]:
-        raise NotImplementedError
+        """Implemented by each subclass."""
 
     def _save(self) -> tuple[Any, ...]:
         return tuple(_copy(getattr(self, f)) for f in self._state_fields)

@@ -17,6 +17,7 @@ price, leaning the way the classifier leans, never a level forecast of its own.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -37,7 +38,7 @@ def horizon_name(horizon_ms: int) -> str:
     return _HORIZON_NAMES.get(horizon_ms, f"{horizon_ms // 60_000}m")
 
 
-class ReturnForecaster:
+class ReturnForecaster(ABC):
     """Base class: a model of the forward log return with calibrated intervals."""
 
     name: ClassVar[str] = "base"
@@ -67,11 +68,13 @@ class ReturnForecaster:
         self.symbol = ""
 
     # --- to implement -------------------------------------------------------------------------
+    @abstractmethod
     def _fit_point(self, frame: pd.DataFrame) -> None:
-        raise NotImplementedError
+        """Implemented by each subclass."""
 
+    @abstractmethod
     def _point(self, frame: pd.DataFrame, rows: np.ndarray) -> tuple[F64, F64 | None]:
-        raise NotImplementedError
+        """Implemented by each subclass."""
 
     # --- shared -------------------------------------------------------------------------------
     def _sigma(self, frame: pd.DataFrame) -> F64:

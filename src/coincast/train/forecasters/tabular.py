@@ -8,6 +8,7 @@ fitted on the training window only.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,8 +36,9 @@ class TabularForecaster(ReturnForecaster):
         self.features: list[str] = []
         self.estimator: Any = None
 
+    @abstractmethod
     def _make(self) -> Any:
-        raise NotImplementedError
+        """Implemented by each subclass."""
 
     def _matrix(self, frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
         x = frame.loc[:, self.features].to_numpy(dtype=np.float64)[rows]
