@@ -35,6 +35,13 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 _debug = False
 
+# Optional libraries and the extra that installs them (`pip install 'coincast[EXTRA]'`).
+EXTRA_OF_MODULE: dict[str, str] = {
+    "statsmodels": "ml", "sklearn": "ml", "lightgbm": "ml", "xgboost": "ml", "catboost": "ml", "torch": "ml",
+    "optuna": "ml", "arch": "ml", "threadpoolctl": "ml", "talib": "batch", "pyspark": "batch",
+    "psycopg": "postgres", "psycopg_pool": "postgres", "confluent_kafka": "kafka", "redis": "redis",
+}
+
 
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks for coincast errors.")) -> None:
@@ -47,6 +54,15 @@ def _register() -> None:
         importlib.import_module(name).register(app)
 
 
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """What to install for a missing optional library, or None when it is not one of coincast's extras."""
+    extra = EXTRA_OF_MODULE.get((exc.name or "").split(".")[0])
+    if extra is None:
+        return None
+    return (f"this needs the '{extra}' extra (missing module {exc.name!r}): pip install 'coincast[{extra}]', "
+            "or make up / make test, which install every extra")
+
+
 def main() -> None:
     """Entry point: a CoincastError is one line and a non-zero exit (2 for configuration)."""
     _register()
@@ -57,6 +73,12 @@ def main() -> None:
             raise
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2 if isinstance(exc, ConfigError) else 1)
+    except ModuleNotFoundError as exc:
+        message = missing_extra(exc)
+        if message is None or _debug or "--debug" in sys.argv:
+            raise
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
     except SystemExit:
