@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import SplitResult, urlsplit
+
+from pydantic import SecretStr
 
 from coincast.api.app import Services
 from coincast.api.ws import Hub
@@ -170,6 +173,27 @@ async def restore_fold(aggregator: CandleAggregator, store: CandleStore, symbols
     aggregator.restore(state, last)
 
 
+def with_local_api_key(settings: Settings) -> Settings:
+    """Settings whose API key is the configured one, else one kept in ``<data_dir>/api_key``.
+
+    Training and promotion need a key. In embedded mode a missing one is generated once (like a
+    notebook server's token), stored readable by the owner only and reused on every start, so the
+    dashboard's Models page works on a fresh install: ``cat data/api_key``.
+    """
+    if settings.api.api_key is not None and settings.api.api_key.get_secret_value():
+        return settings
+    path = settings.data_dir / "api_key"
+    if path.exists():
+        key = path.read_text().strip()
+    else:
+        key = secrets.token_urlsafe(24)
+        path.touch(mode=0o600)
+        path.write_text(key + "\n")
+        log.info("generated an API key for training and promotion", extra={"file": str(path)})
+    api = settings.api.model_copy(update={"api_key": SecretStr(key)})
+    return settings.model_copy(update={"api": api})
+
+
 # -- the embedded runtime -------------------------------------------------------------------------
 
 @dataclass
@@ -184,8 +208,8 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
 
     async def start(self) -> Services:
-        s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.settings = s = with_local_api_key(self.settings)
         self.store = open_store(s.store_url)
         self.dead_letters = DeadLetterWriter(self.store)
         self.bus = open_bus(s)

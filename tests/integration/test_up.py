@@ -9,6 +9,7 @@ import time
 from itertools import pairwise
 from pathlib import Path
 
+import httpx
 import pytest
 import websockets
 from tests.integration.conftest import UpProcess, coincast_up
@@ -156,3 +157,23 @@ def test_first_start_has_simulated_history_and_restart_resumes_it(tmp_path: Path
     assert times == sorted(times) and len(set(times)) == len(times)
     assert not [b - a for a, b in pairwise(times) if b - a != 1000]  # no gap, no overlap
     assert max(abs(b["open"] / a["close"] - 1) for a, b in pairwise(again)) < 0.01
+
+
+def test_embedded_mode_keeps_a_local_api_key_for_mutations(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    env = {**FAST, "COINCAST_SOURCE__SIM_HISTORY_S": "300"}
+    with coincast_up(data, "--source", "sim", env=env) as up:
+        key_file = data / "api_key"
+        key = key_file.read_text().strip()
+        assert len(key) >= 24 and (key_file.stat().st_mode & 0o077) == 0  # owner-only
+        up.wait_until(lambda: len(closed_1s(up)) >= 250, what="history to train on")
+        body = {"symbol": "BTCUSDT", "horizon": "1s", "model": "drift", "promote": "never"}
+        assert httpx.post(up.url + "/api/v1/train", json=body, timeout=10).status_code == 401
+        assert httpx.post(up.url + "/api/v1/train", json=body, headers={"X-API-Key": "nope"},
+                          timeout=10).status_code == 403
+        r = httpx.post(up.url + "/api/v1/train", json=body, headers={"X-API-Key": key}, timeout=10)
+        assert r.status_code == 202, r.text
+        assert up.stop() == 0
+    with coincast_up(data, "--source", "sim", env=env) as up2:  # the same key on the next start
+        assert (data / "api_key").read_text().strip() == key
+        up2.stop()

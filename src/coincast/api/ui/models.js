@@ -26,7 +26,7 @@ const PAGE_HTML = `
           <option value="never">keep in the registry only</option>
           <option value="always">promote to live</option>
         </select></label>
-        <label class="wide">API key<input type="password" name="key" id="mdl-key" placeholder="COINCAST_API__API_KEY" autocomplete="off"></label>
+        <label class="wide">API key<input type="password" name="key" id="mdl-key" placeholder="in data/api_key, or COINCAST_API__API_KEY" autocomplete="off"></label>
         <div class="mdl-form-row wide"><button type="submit" class="mdl-btn primary" id="mdl-train-btn">Train</button><span id="mdl-form-msg" class="mdl-msg" role="alert"></span></div>
       </form>
     </section>
