@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from coincast.analytics.risk import annualised_vol, max_drawdown, sharpe, sortino
-from coincast.domain import InvalidRequest
+from coincast.domain import ConfigError, InvalidRequest
 
 STRATEGIES = ("long_only", "long_short", "prob")
 SIZINGS = ("fixed", "vol_target")
@@ -360,13 +361,15 @@ def run_backtest(
     return [backtest_group(g, cfg) for _, g in df.groupby(["symbol", "model", "horizon"], sort=True)]
 
 
-def result_payload(res: BacktestResult, *, max_trades: int = 500, max_points: int = 5000) -> dict[str, Any]:
-    """JSON-ready: metrics, both equity curves (thinned to ``max_points``), the last trades."""
+def result_payload(
+    res: BacktestResult, *, max_trades: int | None = 500, max_points: int | None = 5000
+) -> dict[str, Any]:
+    """JSON-ready: metrics, both equity curves (thinned to ``max_points``), the last ``max_trades`` trades."""
     eq = res.equity
-    if len(eq) > max_points:
+    if max_points is not None and len(eq) > max_points:
         idx = np.unique(np.linspace(0, len(eq) - 1, max_points).round().astype(int))
         eq = eq.iloc[idx]
-    trades = res.trades.tail(max_trades)
+    trades = res.trades if max_trades is None else res.trades.tail(max_trades)
 
     def iso(s: pd.Series) -> list[str]:
         return [t.isoformat() for t in pd.to_datetime(s, utc=True)]
@@ -397,3 +400,26 @@ def result_payload(res: BacktestResult, *, max_trades: int = 500, max_points: in
         ],
         "trades_total": len(res.trades),
     }
+
+
+def load_predictions(path: Path) -> pd.DataFrame:
+    """Read a predictions parquet (``coincast evaluate --predictions``).
+
+    Raises:
+        ConfigError: missing or unreadable file.
+        InvalidPredictions: wrong schema.
+    """
+    if not path.is_file():
+        raise ConfigError(f"predictions file {str(path)!r} not found")
+    try:
+        df = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {str(path)!r} as parquet: {exc}") from None
+    return validate_predictions(df)
+
+
+def equity_frame(results: list[BacktestResult]) -> pd.DataFrame:
+    """Every result's equity curve, long format with symbol, model, horizon columns."""
+    return pd.concat(
+        [r.equity.assign(symbol=r.symbol, model=r.model, horizon=r.horizon) for r in results], ignore_index=True
+    )

@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "coincast.cli.features",
     "coincast.cli.evaluate",
     "coincast.cli.models",
+    "coincast.cli.backtest",
 )
 
 _debug = False
