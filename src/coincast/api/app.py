@@ -175,6 +175,9 @@ def create_app(services: Services) -> FastAPI:
     if services.models is not None:
         app.include_router(models_router(services.models))
     app.include_router(analytics_router(services))
+    from coincast.api.routes.assistant import assistant_router
+
+    app.include_router(assistant_router(services))
 
     app.mount("/metrics", make_asgi_app())
 
