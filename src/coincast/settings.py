@@ -187,6 +187,26 @@ class ModelSettings(_Section):
         return duration_ms(self.retrain_every)
 
 
+class AssistantSettings(_Section):
+    """The market assistant: an optional OpenAI-compatible chat API and news sources."""
+
+    llm_url: str = Field("", description="OpenAI-compatible base URL, e.g. https://api.openai.com/v1 (empty: templates)")
+    llm_model: str = "gpt-4o-mini"
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = Field(15.0, gt=0)
+    news_feeds: Annotated[tuple[str, ...], NoDecode] = (
+        "https://www.coindesk.com/arc/outboundfeeds/rss/", "https://cointelegraph.com/rss")
+    newsapi_url: str = "https://newsapi.org/v2/everything"
+    newsapi_key: SecretStr | None = None
+    news_ttl_s: float = Field(900.0, ge=0)
+    news_timeout_s: float = Field(5.0, gt=0)
+
+    @field_validator("news_feeds", mode="before")
+    @classmethod
+    def _feeds(cls, v: Any) -> Any:
+        return tuple(f.strip() for f in v.split(",") if f.strip()) if isinstance(v, str) else v
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COINCAST_",
@@ -208,6 +228,7 @@ class Settings(BaseSettings):
     stream: StreamSettings = StreamSettings()
     binance: BinanceSettings = BinanceSettings()
     models: ModelSettings = ModelSettings()
+    assistant: AssistantSettings = AssistantSettings()
 
     @field_validator("symbols", mode="before")
     @classmethod

@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "coincast.cli.evaluate",
     "coincast.cli.models",
     "coincast.cli.backtest",
+    "coincast.cli.ask",
 )
 
 _debug = False
