@@ -65,6 +65,7 @@ def create_app(services: Services) -> FastAPI:
     )
     app.state.services = services
     from coincast.api.routes.analytics import analytics_router
+    from coincast.api.routes.backtest import backtest_router
     from coincast.api.routes.models import models_router  # the routes import this module's parse_time
     if s.api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(s.api.cors_origins), allow_methods=["*"],
@@ -175,6 +176,7 @@ def create_app(services: Services) -> FastAPI:
     if services.models is not None:
         app.include_router(models_router(services.models))
     app.include_router(analytics_router(services))
+    app.include_router(backtest_router(services))
     from coincast.api.routes.assistant import assistant_router
 
     app.include_router(assistant_router(services))
