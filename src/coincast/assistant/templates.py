@@ -107,7 +107,8 @@ def news_line(n: dict[str, Any], symbols: tuple[str, ...]) -> str:
         if s:
             parts.append(
                 f"{sym} news sentiment is {s['label']} (mean VADER score {s['sentiment']:+.3f} over "
-                f"{s['articles']} articles: {s['positive']} positive, {s['negative']} negative)"
+                f"{s['articles']} article{'' if s['articles'] == 1 else 's'}: "
+                f"{s['positive']} positive, {s['negative']} negative)"
             )
         else:
             parts.append(f"no recent article mentions {sym}")

@@ -1,6 +1,7 @@
 // Live market page: wires the REST API, the WebSocket feed, the chart and the market table.
 
 import { AnalyticsPage } from "./analytics.js";
+import { AssistantPage } from "./assistant.js";
 import { api } from "./api.js";
 import { CandleChart } from "./chart.js";
 import {
@@ -67,7 +68,7 @@ const analytics = new AnalyticsPage($("page-analytics"));
 const models = new ModelsPage($("page-models"));
 const forecast = new ForecastStrip($("forecast-strip"), chart);
 // The pages besides the market, by hash route (#/analytics, #/models); each lives in #page-<name>.
-const PAGES = { analytics, models };
+const PAGES = { analytics, models, assistant: new AssistantPage($("page-assistant")) };
 const pageName = () => {
   const m = /^#\/(\w+)/.exec(location.hash);
   return m && Object.hasOwn(PAGES, m[1]) ? m[1] : "";
