@@ -1,6 +1,7 @@
 // Live market page: wires the REST API, the WebSocket feed, the chart and the market table.
 
 import { AnalyticsPage } from "./analytics.js";
+import { BacktestPage } from "./backtest.js";
 import { AssistantPage } from "./assistant.js";
 import { api } from "./api.js";
 import { CandleChart } from "./chart.js";
@@ -68,7 +69,7 @@ const analytics = new AnalyticsPage($("page-analytics"));
 const models = new ModelsPage($("page-models"));
 const forecast = new ForecastStrip($("forecast-strip"), chart);
 // The pages besides the market, by hash route (#/analytics, #/models); each lives in #page-<name>.
-const PAGES = { analytics, models, assistant: new AssistantPage($("page-assistant")) };
+const PAGES = { analytics, models, assistant: new AssistantPage($("page-assistant")), backtest: new BacktestPage($("page-backtest")) };
 const pageName = () => {
   const m = /^#\/(\w+)/.exec(location.hash);
   return m && Object.hasOwn(PAGES, m[1]) ? m[1] : "";

@@ -21,11 +21,11 @@ const when = (iso) => (iso ? iso.slice(0, 16).replace("T", " ") : "—");
 
 /** Metrics table columns: key, header, cell text, tone, tooltip. */
 const COLUMNS = [
-  ["total_return", "Return", signedPct, tone, "final equity − 1, after fees and slippage"],
-  ["annual_return", "Annual", signedPct, tone, "compounded to a 365-day year"],
+  ["total_return", "Return", (v) => signedPct(v), tone, "final equity − 1, after fees and slippage"],
+  ["annual_return", "Annual", (v) => signedPct(v), tone, "compounded to a 365-day year"],
   ["annual_volatility", "Volatility", (v) => pct(v, 1), null, "annualised, per holding period"],
-  ["sharpe", "Sharpe", ratio, tone, "annualised, risk-free 0"],
-  ["sortino", "Sortino", ratio, tone, "annualised, downside deviation"],
+  ["sharpe", "Sharpe", (v) => ratio(v), tone, "annualised, risk-free 0"],
+  ["sortino", "Sortino", (v) => ratio(v), tone, "annualised, downside deviation"],
   ["max_drawdown", "Max DD", (v) => pct(v, 1), (v) => (v < 0 ? "down" : ""), "largest fall from a running peak"],
   ["hit_rate", "Hit rate", (v) => pct(v, 1), null, "share of trades with a positive net return"],
   ["trades", "Trades", (v) => (Number.isFinite(v) ? String(v) : "—"), null, "runs of periods on one side"],
