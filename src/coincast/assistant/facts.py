@@ -102,6 +102,22 @@ async def technical(services: Services, symbol: str, interval: Interval = Interv
     }
 
 
+async def technical_best(services: Services, symbol: str) -> dict[str, Any] | None:
+    """:func:`technical` at 1h, else at the longest streamed interval below it with enough candles for RSI.
+
+    A fresh install has few hourly candles; its minute candles can already answer.
+    """
+    shorter = sorted((i for i in services.settings.stream.intervals if i.ms < Interval.H1.ms), key=lambda i: -i.ms)
+    intervals = [Interval.H1, *shorter]
+    first: dict[str, Any] | None = None
+    for iv in intervals:
+        found = await technical(services, symbol, iv)
+        first = first or found
+        if found is not None and found.get("rsi_14") is not None:
+            return found
+    return first
+
+
 async def risk(services: Services, symbol: str) -> dict[str, Any] | None:
     """Annualised volatility, max drawdown, 1-hour 95% VaR and 30-day return over stored hourly candles."""
     bars = await candles(services, symbol, Interval.H1, RISK_BARS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from coincast.domain import ConfigError
 log = logging.getLogger(__name__)
 EXTRA_HINT = "pip install 'coincast[assistant]'"
 MAX_ARTICLES = 40
+RETRY_S = 60.0  # a round that found no article is kept at most this long (the network may come back)
 
 
 def _require(module: str) -> Any:
@@ -80,6 +81,7 @@ class NewsService:
         ttl_s: cache lifetime.
         timeout_s: per-request timeout.
         fetch_pages: also download each article's page for its full text (else the feed's content).
+        now: monotonic seconds for the cache (tests pass a fake).
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class NewsService:
         ttl_s: float = 900.0,
         timeout_s: float = 5.0,
         fetch_pages: bool = True,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.feeds = tuple(feeds)
         self.symbols = symbols
@@ -100,13 +103,15 @@ class NewsService:
         self._cache: NewsDigest | None = None
         self._cached_at = 0.0
         self._lock = asyncio.Lock()
+        self._now = now
 
     async def digest(self) -> NewsDigest:
         """The cached digest, fetched again once older than ``ttl_s``."""
         async with self._lock:
-            if self._cache is None or time.monotonic() - self._cached_at > self.ttl_s:
+            ttl = self.ttl_s if self._cache is None or self._cache.articles else min(self.ttl_s, RETRY_S)
+            if self._cache is None or self._now() - self._cached_at > ttl:
                 self._cache = await self._fetch()
-                self._cached_at = time.monotonic()
+                self._cached_at = self._now()
             return self._cache
 
     async def summary(self, symbols: Sequence[str], limit: int = 5) -> dict[str, Any]:

@@ -151,7 +151,7 @@ class Assistant:
                 if kind == "price":
                     value = await F.price(s, sym)
                 elif kind == "technical":
-                    value = await F.technical(s, sym, Interval.H1)
+                    value = await F.technical_best(s, sym)
                 elif kind == "risk":
                     value = await F.risk(s, sym)
                 elif kind == "forecast":

@@ -123,8 +123,10 @@ async def fake_models() -> Any:
     return SimpleNamespace(predictions=preds, registry=FakeRegistry(version))
 
 
-def make_services(tmp_path: Path, store: DuckDBStore, models: Any = None) -> Services:
-    settings = Settings(data_dir=tmp_path, symbols=SYMBOLS, stream=StreamSettings(intervals=(Interval.H1,)))
+def make_services(
+    tmp_path: Path, store: DuckDBStore, models: Any = None, intervals: tuple[Interval, ...] = (Interval.H1,)
+) -> Services:
+    settings = Settings(data_dir=tmp_path, symbols=SYMBOLS, stream=StreamSettings(intervals=intervals))
     hub = Hub(settings.symbols, settings.stream.intervals, list)
     if models is not None:
         models.settings = settings  # the app's forecasting routes read it when they are built

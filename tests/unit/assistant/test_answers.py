@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.unit.assistant.conftest import N, closes, hourly
+from tests.unit.assistant.conftest import N, closes, hourly, make_services
 
 from coincast.api.app import Services
 from coincast.assistant.service import Assistant, EmptyQuestion
 from coincast.assistant.templates import money, pct
 from coincast.domain import Interval
+from coincast.store.duckdb import DuckDBStore
 from coincast.stream.indicators import LiveIndicators
 
 
@@ -97,3 +100,17 @@ async def test_help_and_empty_questions(services: Services) -> None:
 async def test_news_without_a_service_says_so(services: Services) -> None:
     a = await Assistant(services).ask("bitcoin news")
     assert a.facts["news"]["available"] is False and "No news available" in a.answer
+
+
+async def test_technical_falls_back_to_minute_candles_on_a_fresh_install(tmp_path: Path) -> None:
+    store = DuckDBStore.open(":memory:")
+    try:
+        await store.upsert(hourly("BTCUSDT")[:3])
+        minutes = [replace(c, interval=Interval.M1, open_ms=c.open_ms // 60) for c in hourly("BTCUSDT")[:120]]
+        await store.upsert(minutes)
+        services = make_services(tmp_path, store, intervals=(Interval.M1, Interval.H1))
+        a = await Assistant(services).ask("btc rsi")
+        t = a.facts["technical"]["BTCUSDT"]
+        assert t["interval"] == "1m" and t["rsi_14"] is not None and "BTCUSDT 1m: RSI 14 is" in a.answer
+    finally:
+        await store.close()

@@ -60,3 +60,21 @@ async def test_news_answer_cites_sentiment_and_headline(services: Services) -> N
     assert a.intent == "news" and f"{s['sentiment']:+.3f} over 2 articles" in a.answer
     assert "BTCUSDT news sentiment is positive" in a.answer and 'Latest: "Bitcoin' in a.answer
     assert any(u.startswith(site.url + "/article/") for u in a.sources)
+
+
+async def test_cache_keeps_articles_for_the_ttl_and_retries_an_empty_round_sooner() -> None:
+    clock = [0.0]
+    with FakeNews([]) as site:
+        news = NewsService([site.url + "/feed.xml"], SYMS, ttl_s=900.0, now=lambda: clock[0])
+        assert (await news.summary(()))["available"] is False
+        site.articles.extend(RSS)
+        clock[0] = 30.0
+        assert (await news.summary(()))["available"] is False  # within the 60 s retry delay
+        clock[0] = 61.0
+        assert (await news.summary(()))["articles_total"] == 3  # fetched again
+        clock[0] = 800.0
+        await news.summary(())
+        assert site.hits["/feed.xml"] == 2  # articles are kept for the whole ttl
+        clock[0] = 962.0
+        await news.summary(())
+        assert site.hits["/feed.xml"] == 3
