@@ -95,16 +95,17 @@ _HORIZONS: tuple[tuple[str, Interval], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """What a question asks: the intent, the symbols (pairs, in the order named) and a horizon."""
+    """What a question asks: the intent, the configured symbols named (in order) and a horizon."""
 
     question: str
     intent: Intent
     symbols: tuple[str, ...]
     horizon: Interval | None
+    unknown: tuple[str, ...] = ()  # pairs named that are not configured
 
 
-def extract_symbols(text: str, known: tuple[str, ...], quote: str = "USDT") -> tuple[str, ...]:
-    """Pairs named in ``text``, in order of first mention, limited to ``known`` pairs.
+def extract_symbols(text: str, known: tuple[str, ...] | None, quote: str = "USDT") -> tuple[str, ...]:
+    """Pairs named in ``text``, in order of first mention, limited to ``known`` pairs (None: any).
 
     Accepts pairs (``BTCUSDT``, ``btc/usdt``, ``BTC-USDT``), tickers (``btc``) and names
     (``bitcoin``); "eth and sol" gives both.
@@ -116,10 +117,10 @@ def extract_symbols(text: str, known: tuple[str, ...], quote: str = "USDT") -> t
     for name, base in sorted(COIN_NAMES.items(), key=lambda kv: -len(kv[0])):
         for m in re.finditer(rf"(?<![a-z]){re.escape(name)}(?![a-z])", low):
             found.append((m.start(), base + quote))
-    known_set = set(known)
+    known_set = set(known) if known is not None else None
     out: list[str] = []
     for _, sym in sorted(found):
-        if sym in known_set and sym not in out:
+        if (known_set is None or sym in known_set) and sym not in out:
             out.append(sym)
     return tuple(out)
 
@@ -151,4 +152,6 @@ def classify(text: str, n_symbols: int) -> Intent:
 def parse(question: str, known: tuple[str, ...]) -> Parsed:
     """Intent, symbols and horizon of ``question`` over the configured pairs ``known``."""
     symbols = extract_symbols(question, known)
-    return Parsed(question, classify(question, len(symbols)), symbols, extract_horizon(question))
+    unknown = tuple(s for s in extract_symbols(question, None) if s not in known)
+    intent = classify(question, len(symbols) + len(unknown))
+    return Parsed(question, intent, symbols, extract_horizon(question), unknown)

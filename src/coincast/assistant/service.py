@@ -95,7 +95,7 @@ class Assistant:
         if parsed.intent is Intent.COMPARISON and len(syms) < 2:
             extra = [s for s in ("BTCUSDT", "ETHUSDT", *self.symbols) if s in self.symbols and s not in syms]
             syms = (*syms, *extra[: 3 - len(syms)])
-        if not syms and parsed.intent not in (Intent.HELP, Intent.NEWS):
+        if not syms and not parsed.unknown and parsed.intent not in (Intent.HELP, Intent.NEWS):
             syms = ("BTCUSDT",) if "BTCUSDT" in self.symbols else self.symbols[:1]
         return syms
 
@@ -113,6 +113,10 @@ class Assistant:
         horizon = parsed.horizon or Interval.H1
         facts, sources = await self.gather(parsed.intent, symbols, horizon)
         draft = render(parsed.intent, symbols, horizon.value, facts)
+        if parsed.unknown:
+            draft = f"coincast does not follow {', '.join(parsed.unknown)}; it follows {', '.join(self.symbols)}. " + (
+                draft if symbols or parsed.intent is Intent.NEWS else NOT_ADVICE
+            )
         if _ADVICE.search(q):
             draft = "I can't tell you whether to buy or sell; here is what the data says. " + draft
         answer = draft

@@ -114,3 +114,11 @@ async def test_technical_falls_back_to_minute_candles_on_a_fresh_install(tmp_pat
         assert t["interval"] == "1m" and t["rsi_14"] is not None and "BTCUSDT 1m: RSI 14 is" in a.answer
     finally:
         await store.close()
+
+
+async def test_coins_that_are_not_followed_are_named_not_replaced_by_bitcoin(services: Services) -> None:
+    a = await Assistant(services).ask("what is the dogecoin price?")
+    assert a.symbols == () and a.facts == {"price": {}}
+    assert a.answer.startswith("coincast does not follow DOGEUSDT; it follows BTCUSDT, ETHUSDT, SOLUSDT.")
+    a = await Assistant(services).ask("compare doge and eth")
+    assert "does not follow DOGEUSDT" in a.answer and "ETHUSDT" in a.symbols

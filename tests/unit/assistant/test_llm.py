@@ -58,3 +58,27 @@ async def test_llm_errors_fall_back(services: Services) -> None:
     assert "empty" in a.llm["error"]
     a = await Assistant(services, ChatClient("http://127.0.0.1:9/v1", "m", None, 2.0)).ask("btc price?")
     assert a.llm["fallback"] is True and "ConnectError" in a.llm["error"]
+
+
+async def test_llm_configured_in_settings_is_used_by_the_api(services: Services) -> None:
+    import httpx
+    from pydantic import SecretStr
+
+    from coincast.api.app import create_app
+    from coincast.settings import AssistantSettings
+
+    with FakeLlm(lambda body: "Phrased by the model.", api_key="sk-1") as llm:
+        services.settings = services.settings.model_copy(
+            update={
+                "assistant": AssistantSettings(
+                    llm_url=llm.base_url, llm_model="local-model", llm_api_key=SecretStr("sk-1"), llm_timeout_s=5.0
+                )
+            }
+        )
+        transport = httpx.ASGITransport(app=create_app(services))
+        async with httpx.AsyncClient(transport=transport, base_url="http://coincast.test") as c:
+            r = await c.post("/api/v1/assistant/ask", json={"question": "eth price"})
+        assert llm.requests[0]["model"] == "local-model"
+    body = r.json()
+    assert body["answer"] == "Phrased by the model. Not financial advice."
+    assert body["llm"] == {"used": True, "model": "local-model"} and "ETHUSDT" in body["facts"]["price"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+
+import pytest
 from tests.fakes.news_server import FakeNews
 
 from coincast.api.app import Services
@@ -78,3 +81,10 @@ async def test_cache_keeps_articles_for_the_ttl_and_retries_an_empty_round_soone
         clock[0] = 962.0
         await news.summary(())
         assert site.hits["/feed.xml"] == 3
+
+
+async def test_a_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "feedparser", None)  # what an install without the extra looks like
+    s = await NewsService(["http://127.0.0.1:9/feed.xml"], SYMS).summary(())
+    assert s["available"] is False and "pip install 'coincast[assistant]'" in s["detail"]
+    assert "feedparser" in s["detail"]
