@@ -81,9 +81,16 @@ def test_roles_around_kafka_and_postgres(
         for p in procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
+        stuck = []
         for name, p in procs.items():
             try:
-                assert p.wait(20) == 0, f"{name} exit code {p.returncode}\n{logs()}"
+                p.wait(30)
             except subprocess.TimeoutExpired:
+                stuck.append(name)
+        for p in procs.values():  # never leave a process behind, whatever failed
+            if p.poll() is None:
                 p.kill()
-                raise AssertionError(f"{name} did not stop on SIGTERM\n{logs()}") from None
+                p.wait(10)
+        assert not stuck, f"{stuck} did not stop on SIGTERM\n{logs()}"
+        codes = {name: p.returncode for name, p in procs.items()}
+        assert set(codes.values()) == {0}, f"exit codes {codes}\n{logs()}"

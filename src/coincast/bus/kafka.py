@@ -107,9 +107,21 @@ class KafkaBus:
         return self._consume(consumer, topic, group)
 
     async def _consume(self, consumer: Consumer, topic: str, group: str) -> AsyncIterator[list[object]]:
+        # consume() and close() never overlap: a cancelled await leaves consume() running in its
+        # thread, and librdkafka must not close the consumer under it (it can hang).
+        lock = threading.Lock()
+
+        def poll() -> Any:
+            with lock:
+                return consumer.consume(1000, 0.25)
+
+        def close() -> None:
+            with lock:
+                consumer.close()
+
         try:
             while not self._stop.is_set():
-                msgs = await asyncio.to_thread(consumer.consume, 1000, 0.25)
+                msgs = await asyncio.to_thread(poll)
                 items = self._decode(topic, msgs)
                 if items:
                     yield items
@@ -118,7 +130,7 @@ class KafkaBus:
                     self._record_lag(consumer, topic, group, msgs[-1])
         finally:
             with contextlib.suppress(KafkaException, RuntimeError):
-                await asyncio.to_thread(consumer.close)
+                await asyncio.to_thread(close)
 
     def _decode(self, topic: str, msgs: list[Any]) -> list[object]:
         items: list[object] = []
