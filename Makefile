@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
-EXTRAS := batch,ml,ingest,postgres,kafka,redis
+EXTRAS := batch,ml,ingest,postgres,kafka,redis,assistant
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: up test install system-deps bench lint clean

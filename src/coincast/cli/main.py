@@ -42,6 +42,7 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "statsmodels": "ml", "sklearn": "ml", "lightgbm": "ml", "xgboost": "ml", "catboost": "ml", "torch": "ml",
     "optuna": "ml", "arch": "ml", "threadpoolctl": "ml", "talib": "batch", "pyspark": "batch",
     "psycopg": "postgres", "psycopg_pool": "postgres", "confluent_kafka": "kafka", "redis": "redis",
+    "feedparser": "assistant", "vaderSentiment": "assistant", "trafilatura": "assistant",
 }
 
 
