@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -95,38 +96,36 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
-def server(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`python -m coincast up --source sim` on a free 127.0.0.1 port with a throw-away data dir."""
-    data_dir = tmp_path_factory.mktemp("coincast-e2e")
+@contextmanager
+def running_server(root: Path, extra_env: dict[str, str] | None = None, *, wait_tickers: int = 0) -> Iterator[Server]:
+    """`python -m coincast up --source sim` on a free 127.0.0.1 port, data under ``root/data``.
+
+    Waits for /health (and ``wait_tickers`` tickers), and on exit stops it and checks it exited cleanly.
+    """
     port = _free_port()
-    log = data_dir / "up.log"
+    log = root / "up.log"
+    cmd = [sys.executable, "-m", "coincast", "up", "--source", "sim", "--port", str(port),
+           "--data-dir", str(root / "data")]  # fmt: skip
     with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "coincast",
-                "up",
-                "--source",
-                "sim",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir / "data"),
-            ],
-            stdout=fh,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **SERVER_ENV},
-            cwd=data_dir,
-        )
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=root,
+                                env={**os.environ, **SERVER_ENV, **(extra_env or {})})  # fmt: skip
     srv = Server(proc, f"http://127.0.0.1:{port}", log)
     try:
         srv.wait_for(lambda: srv.get("/health")["status"] == "ok", timeout=30, what="/health")
+        if wait_tickers:
+            srv.wait_for(lambda: len(srv.get("/api/v1/tickers")["tickers"]) >= wait_tickers, timeout=30,
+                         what="tickers")  # fmt: skip
         yield srv
     finally:
         code = srv.stop()
         assert code in (0, 130, -signal.SIGINT), f"coincast up exited with {code}\n{srv.log_tail()}"
+
+
+@pytest.fixture(scope="module")
+def server(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The dashboard's server with a throw-away data dir."""
+    with running_server(tmp_path_factory.mktemp("coincast-e2e")) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")

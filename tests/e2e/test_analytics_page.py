@@ -10,9 +10,6 @@ analytics-light.png.
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +18,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, SERVER_ENV, Server, _free_port
+from tests.e2e.conftest import ARTIFACTS, Server, running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -37,21 +34,8 @@ def lake_server(chromium_path: Path, shared_data: Path, tmp_path_factory: pytest
     klines = pd.read_parquet(shared_data / "klines_1h.parquet")
     recent = klines[klines["open_time"] > klines["open_time"].max() - pd.Timedelta(days=DAYS)]
     assert open_lake(str(root / "lake")).write(recent, "1h") == len(recent)
-    port = _free_port()
-    log = root / "up.log"
-    env = {**os.environ, **SERVER_ENV, "COINCAST_LAKE__URL": f"file://{root / 'lake'}"}
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "coincast", "up", "--source", "sim", "--port", str(port),
-             "--data-dir", str(root / "data")],
-            stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=root,
-        )  # fmt: skip
-    srv = Server(proc, f"http://127.0.0.1:{port}", log)
-    try:
-        srv.wait_for(lambda: srv.get("/health")["status"] == "ok", timeout=30, what="/health")
+    with running_server(root, {"COINCAST_LAKE__URL": f"file://{root / 'lake'}"}) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture(scope="module")

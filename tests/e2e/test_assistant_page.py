@@ -7,16 +7,13 @@ themes, without console errors. Screenshots: artifacts/e2e/assistant.png (dark),
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, SERVER_ENV, Server, _free_port
+from tests.e2e.conftest import ARTIFACTS, Server, running_server
 from tests.fakes.news_server import FakeNews
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -36,22 +33,8 @@ def news() -> Iterator[FakeNews]:
 @pytest.fixture(scope="module")
 def server(chromium_path: Path, news: FakeNews, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("coincast-assistant")
-    port = _free_port()
-    log = root / "up.log"
-    env = {**os.environ, **SERVER_ENV, "COINCAST_ASSISTANT__NEWS_FEEDS": f"{news.url}/feed.xml"}
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "coincast", "up", "--source", "sim", "--port", str(port),
-             "--data-dir", str(root / "data")],
-            stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=root,
-        )  # fmt: skip
-    srv = Server(proc, f"http://127.0.0.1:{port}", log)
-    try:
-        srv.wait_for(lambda: srv.get("/health")["status"] == "ok", timeout=30, what="/health")
-        srv.wait_for(lambda: len(srv.get("/api/v1/tickers")["tickers"]) >= 2, timeout=30, what="tickers")
+    with running_server(root, {"COINCAST_ASSISTANT__NEWS_FEEDS": f"{news.url}/feed.xml"}, wait_tickers=2) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def test_chat_answers_with_cited_numbers_in_both_themes(server: Server, browser: Any) -> None:

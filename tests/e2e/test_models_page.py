@@ -10,10 +10,6 @@ models-light.png, forecast.png and forecast-light.png.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import ARTIFACTS, SERVER_ENV, Server, _free_port
+from tests.e2e.conftest import ARTIFACTS, Server, running_server
 from tests.unit.registry.models_synth import make_klines
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -66,11 +62,7 @@ def models_server(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory)
     root = tmp_path_factory.mktemp("coincast-models-e2e")
     train_file = root / "klines_1s.parquet"
     make_klines(400, step_ms=1000, seed=11, vol=0.0005, symbols=(SYMBOL,)).to_parquet(train_file)
-    port = _free_port()
-    log = root / "up.log"
     env = {
-        **os.environ,
-        **SERVER_ENV,
         "COINCAST_SYMBOLS": "BTCUSDT,ETHUSDT",
         "COINCAST_API__API_KEY": KEY,
         "COINCAST_MODELS__TRAIN_DATA": str(train_file),
@@ -79,18 +71,8 @@ def models_server(chromium_path: Path, tmp_path_factory: pytest.TempPathFactory)
         "COINCAST_MODELS__SCORE_EVERY_MS": "300",
         "COINCAST_MODELS__RETRAIN_EVERY": "off",
     }
-    cmd = [sys.executable, "-m", "coincast", "up", "--source", "sim", "--port", str(port)]
-    with log.open("wb") as fh:
-        proc = subprocess.Popen(
-            [*cmd, "--data-dir", str(root / "data")], stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=root
-        )
-    srv = Server(proc, f"http://127.0.0.1:{port}", log)
-    try:
-        srv.wait_for(lambda: srv.get("/health")["status"] == "ok", timeout=30, what="/health")
+    with running_server(root, env) as srv:
         yield srv
-    finally:
-        code = srv.stop()
-        assert code in (0, 130, -signal.SIGINT), f"coincast up exited with {code}\n{srv.log_tail()}"
 
 
 @pytest.fixture(scope="module")
