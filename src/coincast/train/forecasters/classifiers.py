@@ -53,16 +53,9 @@ class XGBoostClassifierModel(_Classifier):
     def _make(self) -> Any:
         from xgboost import XGBClassifier
 
-        kw: dict[str, Any] = {
-            "n_estimators": 200,
-            "learning_rate": 0.03,
-            "max_depth": 4,
-            "max_bin": 64,
-            "min_child_weight": 20.0,
-            "subsample": 0.8,
-            "colsample_bytree": 0.8,
-        }
-        kw.update(self.params)
+        from coincast.train.forecasters.gbm import XGB_DEFAULTS
+
+        kw: dict[str, Any] = {**XGB_DEFAULTS, **self.params}
         return XGBClassifier(**kw, tree_method="hist", random_state=self.seed, n_jobs=self.n_jobs)
 
 
