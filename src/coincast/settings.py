@@ -130,6 +130,9 @@ class BinanceSettings(_Section):
     ws_url: str = "wss://stream.binance.com:9443"
     rest_url: str = "https://api.binance.com"
     probe_timeout_s: float = Field(3.0, gt=0)
+    stale_after_s: float = Field(30.0, ge=1, le=3600, description="reconnect after this long without a frame")
+    repair_give_up_s: float = Field(120.0, ge=1, le=86_400,
+                                    description="give up refilling a gap after REST failed this long")
 
 
 _DURATION_UNITS_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}

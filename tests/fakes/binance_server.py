@@ -132,6 +132,7 @@ class FakeBinance:
         self.tick_s = tick_s
         self.live_times = live_times
         self.silent = False
+        self.kline_every_s = 1.0  # Binance pushes kline updates every second or two, trades or not
         self.paused = False
         self.refuse = 0
         self.handshakes: list[float] = []  # loop time of every connection attempt
@@ -264,9 +265,16 @@ class FakeBinance:
         await client.ws.send(orjson.dumps(reply).decode())
 
     async def _publish(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_kline = loop.time() + self.kline_every_s
         while True:
             await asyncio.sleep(self.tick_s)
-            if self.paused or self.connections_total == 0:  # the market opens with the first client
+            if self.connections_total == 0:  # the market opens with the first client
+                continue
+            if loop.time() >= next_kline and not self.silent:
+                next_kline = loop.time() + self.kline_every_s
+                await self._send_kline_updates()
+            if self.paused:
                 continue
             for m in self.markets.values():
                 lo = m.cursor
@@ -297,6 +305,20 @@ class FakeBinance:
                         await c.ws.send(raw)
                     except ConnectionClosed:
                         break
+
+    async def _send_kline_updates(self) -> None:
+        """The current minute's ``kline_1m`` of every market, stamped with the exchange's clock: the
+        wall clock, or the last trade's time when recorded times run ahead of it (from the docs:
+        the stream pushes updates whether or not anything traded)."""
+        released = [int(m.times[m.cursor - 1]) + 1 for m in self.markets.values() if m.cursor]
+        t = max([now_ms(), *released])
+        minute = t // 60_000 * 60_000
+        for m in self.markets.values():
+            raw = quiet_kline_event(m, minute, t)
+            for c in list(self.clients):
+                if f"{m.symbol.lower()}@kline_1m" in c.streams:
+                    with contextlib.suppress(ConnectionClosed):
+                        await c.ws.send(raw)
 
     def _agg(self, m: Market, k: int) -> str:
         msg = copy.deepcopy(self._templates["aggTrade"])
@@ -378,6 +400,8 @@ class FakeBinance:
         ids, times = m.ids[: m.cursor], m.times[: m.cursor]
         if "fromId" in params:
             sel = np.nonzero(ids >= int(params["fromId"]))[0]
+        elif "startTime" not in params and "endTime" not in params:  # the most recent trades
+            sel = np.arange(max(0, m.cursor - limit), m.cursor)
         else:
             start, end = int(params.get("startTime", 0)), int(params.get("endTime", 2**62))
             sel = np.nonzero((times >= start) & (times <= end))[0]
@@ -414,6 +438,24 @@ def kline_event(m: Market, sel: np.ndarray, open_ms: int, closed: bool) -> str:
         },
     }  # fmt: skip
     return orjson.dumps({"stream": f"{m.symbol.lower()}@kline_1m", "data": data}).decode()
+
+
+def quiet_kline_event(m: Market, minute_ms: int, event_ms: int) -> str:
+    """The kline of the minute starting at ``minute_ms`` as pushed at ``event_ms``: its trades so
+    far, or a zero-volume kline at the last price (``f``/``L`` -1) when none traded yet."""
+    sel = np.nonzero((m.times[: m.cursor] // 60_000) * 60_000 == minute_ms)[0]
+    if sel.size:
+        raw = orjson.loads(kline_event(m, sel, minute_ms, False))
+    else:
+        last = _fmt(m.prices[m.cursor - 1]) if m.cursor else _fmt(m.prices[0])
+        raw = {"stream": f"{m.symbol.lower()}@kline_1m", "data": {
+            "e": "kline", "E": 0, "s": m.symbol,
+            "k": {"t": minute_ms, "T": minute_ms + 59_999, "s": m.symbol, "i": "1m", "f": -1, "L": -1,
+                  "o": last, "c": last, "h": last, "l": last, "v": _fmt(0), "n": 0, "x": False, "q": _fmt(0),
+                  "V": _fmt(0), "Q": _fmt(0), "B": "0"},
+        }}  # fmt: skip
+    raw["data"]["E"] = event_ms
+    return orjson.dumps(raw).decode()
 
 
 def kline_rows(frame: pl.DataFrame, interval_ms: int) -> list[list[Any]]:

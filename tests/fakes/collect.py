@@ -11,6 +11,7 @@ import numpy as np
 from coincast.domain import DeadLetter, TradeBatch
 from coincast.sources.base import Source
 from coincast.sources.binance import BinanceOptions
+from coincast.sources.binance.repair import RepairOptions
 
 # Short timeouts so fault tests finish in seconds.
 FAST = BinanceOptions(
@@ -20,6 +21,7 @@ FAST = BinanceOptions(
     backoff_max_s=0.4,
     backoff_jitter_s=0.05,
     connect_timeout_s=2.0,
+    repair=RepairOptions(poll_s=0.2, retry_s=0.05, retry_max_s=0.4, give_up_s=2.0),
 )
 
 

@@ -61,8 +61,13 @@ async def open_binance(
     except ImportError as exc:  # tenacity comes with the extra
         raise ConfigError(f"source 'binance' needs the ingest extra: pip install 'coincast[ingest]' ({exc})") from exc
 
+    from coincast.sources.binance import BinanceOptions
+    from coincast.sources.binance.repair import RepairOptions
+
     b = settings.binance
-    return BinanceSource.from_urls(b.ws_url, b.rest_url, settings.symbols, dead_letters=dead_letters, clock=clock)
+    options = BinanceOptions(stale_after_s=b.stale_after_s, repair=RepairOptions(give_up_s=b.repair_give_up_s))
+    return BinanceSource.from_urls(b.ws_url, b.rest_url, settings.symbols, dead_letters=dead_letters, clock=clock,
+                                   options=options)
 
 
 async def open_replay(

@@ -44,15 +44,26 @@ async def wait_until(cond: Callable[[], bool]) -> None:
         await asyncio.sleep(0.01)
 
 
-@pytest.mark.parametrize("fault", ["drop", "stall"])
+ERR_429 = (429, {"Retry-After": "1"}, {"code": -1003, "msg": "Too much request weight used; current limit is 6000 "
+                                                        "request weight per 1 MINUTE."})
+ERR_503 = (503, {}, {"code": -1001, "msg": "Internal error; unable to process your request."})
+
+
+@pytest.mark.parametrize("fault", ["drop", "stall", "silent_reconnect_429", "drop_during_repair", "two_drops"])
 async def test_outage_longer_than_grace_leaves_candles_complete(shared_data: Path, fault: str) -> None:
+    """Each fault keeps the client away well over the grace period; none may close a candle early.
+
+    ``silent_reconnect_429`` is the sequence seen on the real exchange: the socket drops, reconnects
+    are refused, the next connection is accepted but delivers nothing (for less than the watchdog
+    limit), and REST answers the first gap-repair requests with 429 and 503.
+    """
     market = Market.from_parquet(shared_data / "trades_btcusdt.parquet", "BTCUSDT", start_ms=0)
     agg = CandleAggregator([Interval.S1, Interval.M1], GRACE_MS)
     closed: dict[tuple[Interval, int], Candle] = {}
     async with FakeBinance(shared_data / "binance_fixtures", [market], trades_per_tick=8, live_times=True) as fake:
         clock = SystemClock()
         rest = BinanceRest.from_url(fake.rest_url, clock=clock)
-        options = replace(FAST, stale_after_s=1.0)
+        options = replace(FAST, stale_after_s=1.0 if fault == "stall" else 2.0)
         src = BinanceSource(fake.ws_url, rest, ["BTCUSDT"], dead_letters=ListSink(), clock=clock, options=options)
 
         async def tick() -> None:  # the stream processor advances the watermark on its own clock
@@ -68,10 +79,30 @@ async def test_outage_longer_than_grace_leaves_candles_complete(shared_data: Pat
                 fake.drop_all()
                 await wait_until(lambda: market.cursor >= 1700)
                 fake.refuse = 0
-            else:  # the connection stays open but nothing comes: only the watchdog notices
+            elif fault == "stall":  # the connection stays open but nothing comes: only the watchdog notices
                 fake.silent = True
                 await wait_until(lambda: src.health.reconnects >= 1)
                 fake.silent = False
+            elif fault == "silent_reconnect_429":
+                fake.rest_faults.extend([ERR_429, ERR_503, ERR_429])
+                fake.refuse_next(3)
+                fake.silent = True  # the accepted connection stays silent, shorter than the watchdog
+                fake.drop_all()
+                await wait_until(lambda: src.health.connected and src.health.reconnects >= 1)
+                await wait_until(lambda: market.cursor >= 1200)
+                fake.silent = False
+            elif fault == "drop_during_repair":
+                fake.rest_faults.extend([ERR_429])
+                fake.refuse_next(2)
+                fake.drop_all()
+                await wait_until(lambda: src.repairing and src.health.connected)
+                fake.drop_all()  # again, while REST is refilling the first outage
+                await wait_until(lambda: market.cursor >= 1500)
+            else:  # two drops within one minute
+                fake.drop_all()
+                await wait_until(lambda: src.health.connected and market.cursor >= 900)
+                fake.refuse_next(2)
+                fake.drop_all()
 
         tasks = [asyncio.create_task(tick()), asyncio.create_task(outage())]
         try:
@@ -80,6 +111,7 @@ async def test_outage_longer_than_grace_leaves_candles_complete(shared_data: Pat
                     assert agg.add(batch).late is None, "a trade arrived after its candle closed"
                     if fake.done and agg.stats.trades >= len(market):
                         break
+                await wait_until(lambda: not src.repairing)  # its bookkeeping done too
         finally:
             for t in tasks:
                 t.cancel()

@@ -67,8 +67,11 @@ async def test_binance_into_the_store_across_a_drop(
             fake.drop_all()
             await wait_until(lambda: fake.done and runtime.source.health.connected)
             await wait_until(lambda: runtime.source.health.gaps_repaired >= 1)
-            last = int(market.times.max())
-            await wait_until(lambda: runtime.source.watermark_ms() > last + 1_500)  # every 1s candle closed
+            want_n = sum(1 for k in truth(market, Interval.S1))  # every 1s candle with trades
+            async with asyncio.timeout(20):  # closed on exchange time (kline events), then written
+                while len([c for c in await runtime.store.history(
+                        "BTCUSDT", Interval.S1, start_ms=0, end_ms=2**62, limit=10_000) if c.trades]) < want_n:
+                    await asyncio.sleep(0.1)
             assert runtime.failed() is None
         finally:
             await runtime.stop()

@@ -29,9 +29,9 @@ FIX = "binance_fixtures"
 def test_real_fixture_payloads(shared_data: Path) -> None:
     ws = shared_data / FIX / "ws"
     agg = parse_message((ws / "aggTrade_combined.json").read_bytes(), 1)
-    assert agg == TradeRow("ETHUSDT", 226532, 1675759520847, 1632.46, 0.34305, False)
+    assert agg == TradeRow("ETHUSDT", 226532, 1675759520847, 1632.46, 0.34305, False, "aggTrade", 1675759520848)
     trade = parse_message((ws / "trade_combined.json").read_text(), 1)
-    assert trade == TradeRow("ETHUSDT", 705291099, 1639351062243, 4149.74, 0.4387, True, "trade")
+    assert trade == TradeRow("ETHUSDT", 705291099, 1639351062243, 4149.74, 0.4387, True, "trade", 1639351062244)
     book = parse_message((ws / "bookTicker_combined.json").read_text(), 7)
     assert book == BookTop("ETHUSDT", 4507.24, 2.3595, 4507.25, 2.8457, 7)
     with pytest.raises(MalformedMessage, match="unknown event type '24hrTicker'"):
@@ -61,7 +61,7 @@ def kline(**k: object) -> str:
 
 
 def test_kline_event_and_control_frames() -> None:
-    c = parse_message(kline(), 1)  # the docs' example (its low is above its open: accepted)
+    c = parse_message(kline(), 1).candle  # the docs' example (its low is above its open: accepted)
     assert isinstance(c, Candle) and c.interval == Interval.M1 and not c.closed and c.high == 0.0025
     with pytest.raises(MalformedMessage, match="inconsistent OHLC"):
         parse_rest_kline([1672515780000, "1", "0.5", "0.9", "1", "1", 1672515839999, "1", 1, "1", "1", "0"],
@@ -92,7 +92,7 @@ def agg(**d: object) -> str:
 )
 def test_valid_agg_trades_parse_exactly(a: int, t: int, p: object, q: object, m: bool) -> None:
     row = parse_message(agg(a=a, T=t, p=f"{p:.8f}", q=f"{q:.8f}", m=m), 0)
-    assert row == TradeRow("ETHUSDT", a, t, float(f"{p:.8f}"), float(f"{q:.8f}"), m)
+    assert row == TradeRow("ETHUSDT", a, t, float(f"{p:.8f}"), float(f"{q:.8f}"), m, "aggTrade", 1675759520848)
 
 
 wrong_values = st.one_of(

@@ -1,9 +1,19 @@
 """Gap repair: refill missing trade ids from REST (``fromId`` pagination, 1000 per page).
 
 :func:`refill` fetches one id range; :class:`GapRepairer` runs one worker per symbol that takes
-every open gap of the symbol in one pass, resumes from the last delivered id after a reconnect,
-gives up on what REST cannot supply (reported, never chased forever) and stops asking for a
-while when REST itself fails, so a dead REST endpoint does not hold the watermark on every gap.
+every open gap of the symbol in one pass and resumes from the last delivered id after a
+reconnect. While a worker runs, the source's watermark holds.
+
+A resume after a reconnect (the *tail*) ends only when REST has been read up to the present
+*after* the new connection delivered its first frame: trades from before that frame come from
+REST, later ones from the socket, so nothing falls between a silent new connection and a REST
+read that finished too early. While the connection stays silent the worker keeps polling REST.
+
+When REST fails (errors, 429 beyond the client's own retries) the worker retries with backoff,
+holding the watermark, for up to ``give_up_s``; then it gives up on what is missing (reported in
+``/health``, never chased forever) and stops asking for ``cooldown_s``, so a dead REST endpoint
+does not hold the watermark on every later gap. What REST cannot supply (a range past the page
+limit) is given up at once, also reported.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,6 +37,21 @@ log = logging.getLogger(__name__)
 
 GAPS = Counter("coincast_binance_gaps", "Trade-id gaps found on the Binance stream", ["symbol"])
 GAPS_REPAIRED = Counter("coincast_binance_gaps_repaired", "Gaps filled from Binance REST", ["symbol"])
+
+
+@dataclass(frozen=True, slots=True)
+class RepairOptions:
+    """How hard gap repair tries (seconds): REST attempts per range, pages per range, how often a
+    silent connection's tail is re-read, backoff between failed rounds, when to give up, and how
+    long to stop asking after giving up."""
+
+    attempts: int = 2
+    max_pages: int = 500
+    poll_s: float = 1.0
+    retry_s: float = 0.5
+    retry_max_s: float = 15.0
+    give_up_s: float = 120.0
+    cooldown_s: float = 60.0
 
 
 class RepairFailed(CoincastError):
@@ -108,10 +134,13 @@ class GapRepairer:
     Args:
         fetch: one REST page of trades of a symbol from an id.
         deliver: hands repaired trades to the source's de-duplicating delivery.
+        settled: called after gaps were given up, so the source releases what it held back.
+        flowing: True once the current connection has delivered a frame.
         trackers: the source's per-symbol id trackers (shared, not copied).
         health: the source's health, updated with gap counts and errors.
         spawn: runs a coroutine as a task the source owns (cancelled on close).
         fail: reports an error that must stop the stream (an IP ban, a bug).
+        options: attempts, page limit, poll and backoff timing.
     """
 
     def __init__(
@@ -119,27 +148,28 @@ class GapRepairer:
         *,
         fetch: Callable[[str, int], Awaitable[TradePage]],
         deliver: Callable[[TradeBatch], Awaitable[None]],
+        settled: Callable[[str], Awaitable[None]],
+        flowing: Callable[[], bool],
         trackers: dict[str, IdTracker],
         health: SourceHealth,
         clock: Clock,
         spawn: Callable[[Coroutine[Any, Any, None]], None],
         fail: Callable[[BaseException], Awaitable[None]],
-        attempts: int,
-        max_pages: int,
-        cooldown_s: float,
+        options: RepairOptions,
     ) -> None:
         self._fetch = fetch
         self._deliver = deliver
+        self._settled = settled
+        self._flowing = flowing
         self._trackers = trackers
         self._health = health
         self._clock = clock
         self._spawn = spawn
         self._fail = fail
-        self._attempts = attempts
-        self._max_pages = max_pages
-        self._cooldown_ms = int(cooldown_s * 1000)
+        self._opt = options
         self._workers: set[str] = set()
         self._tail: set[str] = set()
+        self._open: dict[str, int] = {}  # gaps found per symbol and not yet filled
         self._rest_down_until = 0
         self.active = 0
         self.closed = False
@@ -161,35 +191,36 @@ class GapRepairer:
         if found:
             self._health.gaps += 1
             GAPS.labels(symbol).inc()
+            if not repaired:
+                self._open[symbol] = self._open.get(symbol, 0) + 1
         if repaired:
             self._health.gaps_repaired += 1
             GAPS_REPAIRED.labels(symbol).inc()
 
     async def _worker(self, symbol: str) -> None:
         tracker = self._trackers[symbol]
+        failing_since: int | None = None
+        delay = self._opt.retry_s
         try:
             while not self.closed:
                 if symbol in self._tail:
-                    self._tail.discard(symbol)
-                    assert tracker.high is not None
-                    if await self._refill(symbol, tracker.high + 1, None):
-                        self.count_gap(symbol, found=True, repaired=True)
-                    continue
-                if not tracker.missing:
+                    ok = await self._tail_round(symbol, tracker)
+                elif tracker.missing:
+                    ok = await self._gaps_round(symbol, tracker)
+                else:
                     return
-                gaps = list(tracker.missing)
-                if self._clock.now_ms() >= self._rest_down_until:
-                    # every open gap in one pass: a page of 1000 ids often covers several small ones
-                    await self._refill(symbol, gaps[0][0], gaps[-1][1])
-                lost = 0
-                for a, b in gaps:
-                    if tracker.is_missing(a, b):
-                        self._give_up(symbol, a, b)
-                        lost += 1
-                    else:
-                        self.count_gap(symbol, found=False, repaired=True)
-                if lost:
-                    log.warning("binance gaps not repaired", extra={"symbol": symbol, "gaps": lost})
+                if ok:
+                    failing_since, delay = None, self._opt.retry_s
+                    continue
+                now = self._clock.now_ms()
+                failing_since = now if failing_since is None else failing_since
+                if now - failing_since >= self._opt.give_up_s * 1000:
+                    self._rest_down_until = now + int(self._opt.cooldown_s * 1000)
+                    self._tail.discard(symbol)
+                    await self._give_up_all(symbol, tracker, "REST unavailable")
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._opt.retry_max_s)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # a 418 ban or a bug: stop the stream loudly
@@ -199,30 +230,82 @@ class GapRepairer:
             self._workers.discard(symbol)
             self.active -= 1
 
-    async def _refill(self, symbol: str, lo: int, hi: int | None) -> int:
+    async def _tail_round(self, symbol: str, tracker: IdTracker) -> bool:
+        """Read REST from the last delivered id to the present; True when the tail is settled or
+        REST answered (polling goes on while the connection is silent), False when REST failed."""
+        flowing_before = self._flowing()
+        assert tracker.high is not None
+        got, ok = await self._refill(symbol, tracker.high + 1, None)
+        if got:  # trades were missed while away: one gap, filled
+            self.count_gap(symbol, found=True, repaired=True)
+        self._count_filled(symbol, tracker)
+        if not ok:
+            return False
+        if flowing_before:
+            self._tail.discard(symbol)
+            return True
+        await asyncio.sleep(self._opt.poll_s)  # the connection is still silent: keep reading REST
+        return True
+
+    async def _gaps_round(self, symbol: str, tracker: IdTracker) -> bool:
+        gaps = list(tracker.missing)
+        if self._clock.now_ms() < self._rest_down_until:
+            await self._give_up_all(symbol, tracker, "REST unavailable")
+            return True
+        # every open gap in one pass: a page of 1000 ids often covers several small ones
+        _, ok = await self._refill(symbol, gaps[0][0], gaps[-1][1])
+        if not ok:
+            return False
+        lost = 0
+        for a, b in gaps:
+            if tracker.is_missing(a, b):
+                self._give_up(symbol, a, b, "not available over REST")
+                lost += 1
+        self._count_filled(symbol, tracker)
+        if lost:
+            log.warning("binance gaps not repaired", extra={"symbol": symbol, "gaps": lost})
+            await self._settled(symbol)
+        return True
+
+    async def _refill(self, symbol: str, lo: int, hi: int | None) -> tuple[int, bool]:
+        """Trades delivered and whether REST answered (a range too long to chase counts as answered)."""
         tracker = self._trackers[symbol]
 
         async def deliver(rows: list[TradeRow]) -> None:
             await self._deliver(rows_batch(symbol, rows, self._clock.now_ms()))
 
         try:
-            return await refill(
+            got = await refill(
                 lambda cursor: self._fetch(symbol, cursor),
                 deliver,
                 lo,
                 hi,
                 still_missing=lambda: hi is not None and tracker.is_missing(lo, hi),
-                attempts=self._attempts,
-                max_pages=self._max_pages,
+                attempts=self._opt.attempts,
+                max_pages=self._opt.max_pages,
             )
         except RepairFailed as exc:
             self._health.last_error = f"gap repair {symbol}: {exc}"
-            if exc.rest_down:  # stop holding the watermark on REST for a while
-                self._rest_down_until = self._clock.now_ms() + self._cooldown_ms
-            return exc.got
+            return exc.got, not exc.rest_down
+        return got, True
 
-    def _give_up(self, symbol: str, lo: int, hi: int) -> None:
+    def _count_filled(self, symbol: str, tracker: IdTracker) -> None:
+        """Once nothing of the symbol is missing, every gap still open was filled."""
+        if not tracker.missing:
+            for _ in range(self._open.pop(symbol, 0)):
+                self.count_gap(symbol, found=False, repaired=True)
+
+    async def _give_up_all(self, symbol: str, tracker: IdTracker, why: str) -> None:
+        for a, b in list(tracker.missing):
+            self._give_up(symbol, a, b, why)
+        await self._settled(symbol)
+
+    def _give_up(self, symbol: str, lo: int, hi: int, why: str) -> None:
+        if self._open.get(symbol):
+            self._open[symbol] -= 1
+        self._forget(symbol, lo, hi, why)
+
+    def _forget(self, symbol: str, lo: int, hi: int, why: str) -> None:
         lost = self._trackers[symbol].forget(lo, hi)
-        why = "REST unavailable" if self._clock.now_ms() < self._rest_down_until else "not available over REST"
         self._health.detail["gaps_unrepaired"] = str(int(self._health.detail.get("gaps_unrepaired", "0")) + 1)
         self._health.last_error = f"gap {symbol} ids {lo}..{hi}: {lost} trades {why}"

@@ -1,7 +1,31 @@
 """The live Binance source: WebSocket trades, REST gap repair, a watermark that waits for both.
 
 Data path: frames -> :func:`wire.parse_message` -> per-symbol column buffers -> de-duplicated by
-:class:`IdTracker` -> :class:`TradeBatch` on a bounded queue -> :meth:`BinanceSource.events`.
+:class:`IdTracker` -> held back while a lower id is missing -> :class:`TradeBatch` on a bounded
+queue -> :meth:`BinanceSource.events`.
+
+**The watermark invariant.** :meth:`BinanceSource.watermark_ms` passes time T only once every
+trade with an exchange time before T has been handed out by :meth:`events` (or is in a batch
+handed out before the next call), whether it came from the WebSocket or from REST:
+
+* it is exchange time: the largest event time ``E`` of the frames whose trades are already in the
+  queue (kline frames carry ``E`` every second or two even when nothing trades, so quiet symbols
+  still close). The local clock never moves it; frames still unread in the socket have later
+  event times, so a source that falls behind cannot close a candle over them;
+* it holds while disconnected, while a new connection has delivered nothing, and while any gap
+  or post-reconnect tail is being refilled from REST (see :mod:`.repair`: the tail ends only
+  after REST was read to the present *after* the new connection's first frame);
+* each batch carries the watermark of the moment it entered the queue, and while batches are
+  still queued :meth:`watermark_ms` answers with the stamp of the last one handed out, so the
+  watermark never overtakes trades still waiting in the queue.
+
+Frames of different streams are multiplexed on one connection, so their event times may be out of
+order by a few milliseconds: the aggregator's grace period (seconds) absorbs that.
+
+Per symbol, trades leave in increasing id order: a live batch that arrives while a lower id is
+missing waits until REST has filled (or given up on) the gap. A broker topic keyed by symbol thus
+holds each symbol's trades in id order, which is what lets a consumer restored from a snapshot
+drop every id at or below the snapshot's highest as a duplicate.
 
 Faults and what happens:
 
@@ -22,9 +46,10 @@ import collections
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Self
 
+import numpy as np
 from prometheus_client import Counter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
@@ -32,12 +57,13 @@ from coincast.domain import Candle, Clock, ConfigError, DeadLetter, MalformedMes
 from coincast.sources.base import DeadLetterSink, SourceHealth
 from coincast.sources.binance.batcher import KlineCrossCheck, TradeBuffer
 from coincast.sources.binance.gaps import IdTracker
-from coincast.sources.binance.repair import GapRepairer
+from coincast.sources.binance.repair import GapRepairer, RepairOptions
 from coincast.sources.binance.rest import BinanceRest, TradePage
 from coincast.sources.binance.wire import (
     BookTop,
     ControlReply,
     DepthUpdateMsg,
+    KlineEvent,
     ServerShutdown,
     TradeRow,
     parse_message,
@@ -67,9 +93,7 @@ class BinanceOptions:
     backoff_max_s: float = 30.0
     backoff_jitter_s: float = 0.5
     connect_timeout_s: float = 10.0
-    repair_attempts: int = 2
-    rest_cooldown_s: float = 60.0
-    repair_max_pages: int = 500
+    repair: RepairOptions = field(default_factory=RepairOptions)
     queue_size: int = 1024
     batch_max: int = 2000
     batch_delay_s: float = 0.1
@@ -117,17 +141,21 @@ class BinanceSource:
         self._repairer = GapRepairer(
             fetch=self._fetch,
             deliver=self._deliver,
+            settled=self._release,
+            flowing=self._flowing,
             trackers=self._trackers,
             health=self.health,
             clock=clock,
             spawn=self._spawn,
             fail=self._queue.put,
-            attempts=self.options.repair_attempts,
-            max_pages=self.options.repair_max_pages,
-            cooldown_s=self.options.rest_cooldown_s,
+            options=self.options.repair,
         )
+        self._held: dict[str, list[TradeBatch]] = {}  # live trades waiting for a lower missing id
         self._down = 1  # connections not (yet) live; watermark holds while > 0
-        self._hold_ms = 0
+        self._pending_event_ms = 0  # largest exchange event time of the frames read so far
+        self._flushed_event_ms = 0  # ... of the frames whose trades are all in the queue
+        self._live_wm = 0  # watermark of what has entered the queue (never decreases)
+        self._taken_wm = 0  # stamp of the last batch handed out by events()
         self._last_wm = 0
         self._started = False
         self._closed = False
@@ -158,20 +186,34 @@ class BinanceSource:
     # --- Source protocol -------------------------------------------------------------------
 
     def watermark_ms(self) -> int:
-        """Event time (ms) before which every trade has been delivered; never decreases.
+        """Exchange time (ms) before which every trade has been handed out; never decreases.
 
-        While connected with no gap open: the wall clock, but no later than the last data frame
-        received, since a connection delivers in order and a silent stall (caught by the
-        watchdog only after ``stale_after_s``) must not let candles close over trades that
-        REST will bring back. While disconnected or repairing: held at the last complete point.
+        See the module docstring for the invariant. While batches wait in the queue this is the
+        stamp of the last batch handed out; with the queue empty, what has entered it.
         """
-        if self._down == 0 and not self.repairing:
-            last_frame = max((c.last_frame_ms for c in self._conns if c.had_data), default=0)
-            wm = min(self._clock.now_ms(), last_frame) if last_frame else self._clock.now_ms()
-        else:
-            wm = self._hold_ms
+        wm = self._queued_watermark() if self._queue.empty() else self._taken_wm
         self._last_wm = max(self._last_wm, wm)
         return self._last_wm
+
+    def _queued_watermark(self) -> int:
+        """Exchange time before which every trade is in the queue (or was handed out)."""
+        if self._down == 0 and not self.repairing and self._flowing():
+            self._live_wm = max(self._live_wm, self._flushed_event_ms)
+        return self._live_wm
+
+    def _flowing(self) -> bool:
+        """True once a current connection has delivered a data frame."""
+        return any(c.had_data for c in self._conns)
+
+    def seed(self, last_ids: dict[str, int], watermark_ms: int = 0) -> None:
+        """Resume after a restart: every symbol continues after the last trade id already
+        published (read back from the bus), refilled from REST on the first connection, and the
+        watermark starts where the published one stood."""
+        for symbol, last in last_ids.items():
+            if symbol.upper() in self._symbols:
+                self._trackers[symbol.upper()] = IdTracker(high=int(last))
+        self._live_wm = max(self._live_wm, watermark_ms)
+        self._last_wm = max(self._last_wm, watermark_ms)
 
     @property
     def repairing(self) -> bool:
@@ -191,6 +233,7 @@ class BinanceSource:
                 return
             if isinstance(item, BaseException):
                 raise item
+            self._taken_wm = max(self._taken_wm, item.watermark_ms)
             yield item
 
     async def close(self) -> None:
@@ -343,6 +386,7 @@ class BinanceSource:
                 if self._clock.now_ms() - conn.opened_ms >= self.options.rotate_after_s * 1000:
                     conn, reader = await self._rotate(conn, reader)
         except ConnectionLost as exc:
+            await self._flush()  # what was read before the drop goes out now, not with the next frame
             self._went_down(conn, exc)
             if exc.had_data:
                 return
@@ -415,8 +459,7 @@ class BinanceSource:
         self.health.detail["backoff_s"] = "0"
 
     def _went_down(self, conn: Connection, exc: ConnectionLost) -> None:
-        if self._down == 0:
-            self._hold_ms = max(self._hold_ms, min(conn.last_frame_ms, self._clock.now_ms()))
+        self._queued_watermark()  # the last complete point; it holds from here
         self._down = 1
         self.health.connected = False
         self.health.reconnects += 1
@@ -443,7 +486,12 @@ class BinanceSource:
             self.health.detail["server_shutdown_ms"] = str(now)
             conn.opened_ms = -(10**15)  # rotate now: make-before-break as for the 24 h limit
             return
-        symbol = msg.s if isinstance(msg, DepthUpdateMsg) else msg.symbol
+        if isinstance(msg, DepthUpdateMsg):
+            symbol = msg.s
+        elif isinstance(msg, KlineEvent):
+            symbol = msg.candle.symbol
+        else:
+            symbol = msg.symbol
         if symbol not in self._symbols:
             self._dead_letter(f"unknown symbol {symbol!r}", raw, now)
             return
@@ -459,13 +507,18 @@ class BinanceSource:
         self.health.messages += 1
         self.health.last_message_ms = now
         if isinstance(msg, TradeRow):
+            if msg.sent_ms > self._pending_event_ms:
+                self._pending_event_ms = msg.sent_ms
             n = self._buffer.add(msg)
             # a busy market never pauses long enough for the idle flush: bound the delay too
             if n >= self.options.batch_max or self._buffer.age_s() >= self.options.batch_delay_s:
                 await self._flush()
-        elif isinstance(msg, Candle):
+        elif isinstance(msg, KlineEvent):
             await self._flush()  # count the trades before the kline that closes their minute
-            self._cross_check(msg)
+            # every frame before this one is flushed: exchange time has reached its E
+            self._flushed_event_ms = max(self._flushed_event_ms, msg.event_ms)
+            self._pending_event_ms = max(self._pending_event_ms, msg.event_ms)
+            self._cross_check(msg.candle)
         elif isinstance(msg, BookTop):
             self.book[symbol] = msg
 
@@ -477,26 +530,53 @@ class BinanceSource:
         DEAD_LETTERS.labels(reason.split(":", 1)[0][:40]).inc()
 
     async def _flush(self) -> None:
+        read_to = self._pending_event_ms  # frames read so far; more may arrive while we deliver
         for batch in self._buffer.drain(self._clock.now_ms()):
             await self._deliver(batch)
+        self._flushed_event_ms = max(self._flushed_event_ms, read_to)
 
     async def _deliver(self, batch: TradeBatch) -> None:
-        tracker = self._trackers.setdefault(batch.symbol, IdTracker())
+        symbol = batch.symbol
+        tracker = self._trackers.setdefault(symbol, IdTracker())
         mask, gaps = tracker.accept(batch.trade_id)
         for _ in gaps:
-            self._repairer.count_gap(batch.symbol, found=True, repaired=False)
+            self._repairer.count_gap(symbol, found=True, repaired=False)
         if gaps:
-            self._repairer.start(batch.symbol)
+            self._repairer.start(symbol)
         if not mask.all():
             self.duplicates += int((~mask).sum())
             self.health.detail["duplicates"] = str(self.duplicates)
             batch = batch.take(mask)
+        if not tracker.missing and symbol not in self._held:  # the common case: in order, nothing held
+            if len(batch):
+                await self._enqueue(batch)
+            return
         if len(batch):
-            self._check.record(batch)
-            # bounded, and blocking when full: a slow consumer slows the reads (TCP backpressure,
-            # then at worst a reconnect and a REST repair) instead of dropping trades
-            await self._queue.put(batch)
-            self.health.detail["queue"] = f"{self._queue.qsize()}/{self._queue.maxsize}"
+            self._held.setdefault(symbol, []).append(batch)
+        await self._release(symbol)
+
+    async def _release(self, symbol: str) -> None:
+        """Send the held trades of ``symbol`` below its lowest missing id, in id order."""
+        held = self._held.pop(symbol, None)
+        if not held:
+            return
+        merged = held[0] if len(held) == 1 else _concat(held)
+        merged = merged.take(np.argsort(merged.trade_id, kind="stable"))
+        tracker = self._trackers[symbol]
+        cut = len(merged) if not tracker.missing else int(np.searchsorted(merged.trade_id, tracker.missing[0][0]))
+        if cut < len(merged):
+            self._held[symbol] = [merged.take(np.arange(cut, len(merged)))]
+        if cut:
+            await self._enqueue(merged.take(np.arange(cut)))
+
+    async def _enqueue(self, batch: TradeBatch) -> None:
+        self._check.record(batch)
+        # stamped with what had entered the queue before it: the stamp never covers later batches
+        batch = replace(batch, watermark_ms=self._queued_watermark())
+        # bounded, and blocking when full: a slow consumer slows the reads (TCP backpressure,
+        # then at worst a reconnect and a REST repair) instead of dropping trades
+        await self._queue.put(batch)
+        self.health.detail["queue"] = f"{self._queue.qsize()}/{self._queue.maxsize}"
 
     def _cross_check(self, kline: Candle) -> None:
         self.klines[kline.symbol] = kline
@@ -518,12 +598,25 @@ class BinanceSource:
         return await self._rest.historical_trades(symbol, from_id=from_id, on_bad=bad)
 
 
+def _concat(batches: list[TradeBatch]) -> TradeBatch:
+    first = batches[0]
+    return TradeBatch(
+        first.symbol,
+        np.concatenate([b.trade_id for b in batches]),
+        np.concatenate([b.event_ms for b in batches]),
+        np.concatenate([b.price for b in batches]),
+        np.concatenate([b.qty for b in batches]),
+        np.concatenate([b.is_buyer_maker for b in batches]),
+        max(b.recv_ms for b in batches),
+    )
+
+
 def _stream_name(symbol: str, msg: object, trade_stream: str) -> str:
     low = symbol.lower()
     if isinstance(msg, TradeRow):
         return f"{low}@{trade_stream}"
-    if isinstance(msg, Candle):
-        return f"{low}@kline_{msg.interval.value}"
+    if isinstance(msg, KlineEvent):
+        return f"{low}@kline_{msg.candle.interval.value}"
     if isinstance(msg, BookTop):
         return f"{low}@bookTicker"
     return f"{low}@depth"

@@ -242,6 +242,19 @@ class TradeRow:
     qty: float
     is_buyer_maker: bool
     kind: str = "aggTrade"
+    sent_ms: int = 0  # the exchange's event time ``E`` of the frame (0 for REST rows)
+
+
+@dataclass(frozen=True, slots=True)
+class KlineEvent:
+    """A kline frame: the candle as Binance reports it and the exchange's event time ``E``.
+
+    ``event_ms`` is what lets a quiet symbol's candles close on exchange time: Binance pushes
+    kline updates every second or two whether or not anything traded.
+    """
+
+    candle: Candle
+    event_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,7 +271,7 @@ class ServerShutdown:
     """``serverShutdown`` event: the server is about to close this connection."""
 
 
-Parsed = TradeRow | Candle | BookTop | ControlReply | ServerShutdown | DepthUpdateMsg
+Parsed = TradeRow | KlineEvent | BookTop | ControlReply | ServerShutdown | DepthUpdateMsg
 
 
 def _validate(model: type[_Wire], data: object, what: str) -> Any:
@@ -345,13 +358,13 @@ def parse_message(raw: str | bytes, recv_ms: int) -> Parsed:
     kind = _kind(stream, data)
     if kind == "aggTrade":
         a: AggTradeMsg = _validate(AggTradeMsg, data, "aggTrade")
-        return TradeRow(a.s, a.a, a.T, float(a.p), float(a.q), a.m)
+        return TradeRow(a.s, a.a, a.T, float(a.p), float(a.q), a.m, "aggTrade", a.E)
     if kind == "trade":
         t: TradeMsg = _validate(TradeMsg, data, "trade")
-        return TradeRow(t.s, t.t, t.T, float(t.p), float(t.q), t.m, "trade")
+        return TradeRow(t.s, t.t, t.T, float(t.p), float(t.q), t.m, "trade", t.E)
     if kind == "kline":
         k: KlineMsg = _validate(KlineMsg, data, "kline")
-        return k.to_candle(check_ohlc=False)
+        return KlineEvent(k.to_candle(check_ohlc=False), k.E)
     if kind == "bookTicker":
         b: BookTickerMsg = _validate(BookTickerMsg, data, "bookTicker")
         return BookTop(b.s, float(b.b), float(b.B), float(b.a), float(b.A), recv_ms)
