@@ -13,43 +13,94 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Protocol
-
-from prometheus_client import start_http_server
 
 from coincast.api.app import Services
 from coincast.api.ws import Hub
 from coincast.bus.base import TOPIC_CANDLES, TOPIC_TRADES, Bus
-from coincast.domain import Candle, Clock, ConfigError, SystemClock
+from coincast.domain import Candle, Clock, ConfigError, FoldState, SystemClock, TradeBatch, TransientError
 from coincast.settings import Settings
 from coincast.sources.base import SourceHealth
+from coincast.store.base import CandleStore
 from coincast.stream.board import IndicatorBoard
 from coincast.stream.candles import CandleAggregator, CandleUpdate
 from coincast.stream.live import LiveState
 from coincast.stream.processor import StreamProcessor
 from coincast.stream.pump import SourcePump
 from coincast.stream.writer import DeadLetterWriter, StoreWriter
-from coincast.wiring import open_bus, open_source, open_store, redact, restore_fold
+from coincast.wiring import open_bus, open_source, open_store, redact
 
 log = logging.getLogger(__name__)
 
 
-def serve_metrics(port: int, host: str = "127.0.0.1") -> None:
-    """Expose ``/metrics`` for a role without an API server (0 = none) on ``host`` (``api.host``)."""
-    if port:
-        start_http_server(port, addr=host)
+class RoleStatus:
+    """What ``/health`` of an ``ingest`` or ``process`` role says: uptime, the bus position and
+    lag, the last commit, rebalances, producer resets, source reconnects, store write failures.
+
+    Served with ``/metrics`` on the role's metrics port by :func:`serve_role_http`.
+    """
+
+    def __init__(self, role: str) -> None:
+        self.role = role
+        self.started_ms = SystemClock().now_ms()
+        self.parts: dict[str, Callable[[], dict[str, object]]] = {}
+
+    def add(self, name: str, part: Callable[[], dict[str, object]]) -> None:
+        self.parts[name] = part
+
+    def as_dict(self) -> dict[str, object]:
+        now = SystemClock().now_ms()
+        uptime_s = round((now - self.started_ms) / 1000, 1)
+        out: dict[str, object] = {"role": self.role, "status": "ok", "uptime_s": uptime_s}
+        for name, part in self.parts.items():
+            out[name] = part()
+        return out
 
 
-async def run_ingest(settings: Settings, stop: asyncio.Event, clock: Clock | None = None) -> None:
+async def serve_role_http(status: RoleStatus, port: int, host: str = "127.0.0.1") -> None:
+    """``GET /health`` (JSON) and ``GET /metrics`` (Prometheus) for a role without an API (0 = none)."""
+    if not port:
+        await asyncio.Event().wait()
+    import uvicorn
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    async def health(_: Request) -> JSONResponse:
+        return JSONResponse(status.as_dict())
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # the role owns SIGINT/SIGTERM
+            yield
+
+    app = Starlette(routes=[Route("/health", health), Route("/metrics", metrics)])
+    server = Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off"))
+    try:
+        await server.serve()
+    except asyncio.CancelledError:
+        server.should_exit = True
+        raise
+
+
+async def run_ingest(settings: Settings, stop: asyncio.Event, clock: Clock | None = None,
+                     metrics_port: int = 0) -> None:
     """Source -> bus, until ``stop`` is set or the source ends."""
     clock = clock or SystemClock()
     store = open_store(settings.store_url)
     dead = DeadLetterWriter(store)
     bus = open_bus(settings)
     source = await open_source(settings, dead, clock, store)
+    await _resume(source, bus)
     pump = SourcePump(source, bus, settings.symbols, clock, settings.stream.tick_ms)
 
     async def flush_dead_letters() -> None:
@@ -57,13 +108,30 @@ async def run_ingest(settings: Settings, stop: asyncio.Event, clock: Clock | Non
             await asyncio.sleep(1.0)
             await dead.flush()
 
+    status = RoleStatus("ingest")
+    status.add("source", lambda: dataclasses.asdict(source.health))
+    status.add("bus", lambda: {"unacknowledged": getattr(bus, "unacknowledged", 0),
+                               "producer_resets": getattr(bus, "producer_resets", 0)})
     log.info("ingest started", extra={"source": source.name, "bus": redact(settings.bus.url)})
-    await _run_until(stop, pump.run(), flush_dead_letters())
+    await _run_until(stop, pump.run(), flush_dead_letters(), serve_role_http(status, metrics_port, settings.api.host))
     await source.close()
     await bus.close()
     await dead.flush()
     await store.close()
     log.info("ingest stopped")
+
+
+async def _resume(source: object, bus: Bus) -> None:
+    """Continue every symbol after the last trade id already on the broker (a restart after a
+    crash), so the source refills the gap from REST instead of starting over or repeating."""
+    last_published = getattr(bus, "last_published", None)
+    seed = getattr(source, "seed", None)
+    if last_published is None or seed is None:
+        return
+    last_ids, watermark = await last_published(TOPIC_TRADES)
+    seed(last_ids, watermark)
+    if last_ids:
+        log.info("ingest resumes after the last published trades", extra={"last_ids": last_ids})
 
 
 class BusFanout:
@@ -121,6 +189,7 @@ class CandlePublisher:
         self._flush_s = flush_ms / 1000
         self._closed: list[Candle] = []
         self._live: dict[tuple[str, str], Candle] = {}
+        self.failures = 0
 
     def on_candles(self, updates: Sequence[CandleUpdate]) -> None:
         for u in updates:
@@ -133,7 +202,12 @@ class CandlePublisher:
     async def flush(self) -> None:
         closed, self._closed = self._closed, []
         live, self._live = self._live, {}
-        await self._fanout.publish([*closed, *live.values()])
+        try:
+            await self._fanout.publish([*closed, *live.values()])
+        except TransientError as exc:  # Redis or the broker restarting: closed candles go out later
+            self._closed[:0] = closed[-10_000:]
+            self.failures += 1
+            log.warning("live candle fan-out failed, will retry: %s", exc)
 
     async def run(self) -> None:
         while True:
@@ -141,26 +215,86 @@ class CandlePublisher:
             await self.flush()
 
 
-async def run_process(settings: Settings, stop: asyncio.Event) -> None:
-    """Bus "trades" -> candles -> store and bus "candles", until ``stop`` is set."""
+async def run_process(settings: Settings, stop: asyncio.Event, metrics_port: int = 0) -> None:
+    """Bus "trades" -> candles -> store and bus "candles", until ``stop`` is set.
+
+    Several instances share the trade partitions (one consumer group). Each restores a symbol's
+    fold state from the store when the symbol's first batch reaches it, and before a rebalance
+    takes a partition away it stores and commits, then forgets the partition's symbols.
+    """
     store = open_store(settings.store_url)
     bus = open_bus(settings)
     aggregator = CandleAggregator(settings.stream.intervals, settings.stream.grace_ms)
-    await restore_fold(aggregator, store, settings.symbols)
-    writer = StoreWriter(store, settings.store.flush_ms, fold_state=aggregator.fold_state)
+    sub = _durable_subscription(bus)
+    dead = DeadLetterWriter(store)
+    writer = StoreWriter(store, settings.store.flush_ms, dead, fold_state=aggregator.fold_state,
+                         position=getattr(sub, "position", None), commit=getattr(sub, "commit", None))
+    restorer = FoldRestorer(aggregator, store, writer)
+    if hasattr(sub, "on_revoke"):
+        sub.on_revoke = restorer.revoked
     fanout = open_fanout(settings, bus)
     publisher = CandlePublisher(fanout)
-    processor = StreamProcessor(aggregator, bus.subscribe(TOPIC_TRADES, "coincast-process"), None,
-                                [writer, publisher], tick_ms=settings.stream.tick_ms)
+    processor = StreamProcessor(aggregator, restorer.wrap(sub), None, [writer, publisher],
+                                tick_ms=settings.stream.tick_ms)
     writer.start()
+    status = RoleStatus("process")
+    status.add("bus", lambda: {"lag": getattr(sub, "lag", None), "committed_ms": getattr(sub, "committed_ms", None),
+                               "rebalances": getattr(sub, "rebalances", None),
+                               "position": {f"{t}[{p}]": o for (t, p), o in getattr(sub, "position", dict)().items()}})
+    status.add("fold", lambda: {"symbols": sorted(aggregator.symbols), "trades": aggregator.stats.trades,
+                                "late_trades": aggregator.stats.late_trades,
+                                "duplicate_trades": aggregator.stats.duplicate_trades,
+                                "candles_written": writer.written, "store_write_failures": writer.failures})
     log.info("process started", extra={"bus": redact(settings.bus.url), "store": redact(settings.store_url)})
-    await _run_until(stop, processor.run(), publisher.run())
+    await _run_until(stop, processor.run(), publisher.run(), serve_role_http(status, metrics_port, settings.api.host))
     await publisher.flush()
+    await writer.stop()
     await fanout.close()
     await bus.close()
-    await writer.stop()
     await store.close()
     log.info("process stopped", extra={"candles_written": writer.written})
+
+
+def _durable_subscription(bus: Bus) -> AsyncIterator[list[object]]:
+    """The trades subscription; on a broker, one that commits only what the store covers."""
+    try:
+        return bus.subscribe(TOPIC_TRADES, "coincast-process", durable=True)  # type: ignore[call-arg]
+    except TypeError:  # a bus without offsets (in-process): nothing to commit
+        return bus.subscribe(TOPIC_TRADES, "coincast-process")
+
+
+class FoldRestorer:
+    """Restores each symbol's fold state from the store on its first batch, and hands a revoked
+    partition's symbols back (stored and committed first)."""
+
+    def __init__(self, aggregator: CandleAggregator, store: CandleStore, writer: StoreWriter) -> None:
+        self._aggregator = aggregator
+        self._store = store
+        self._writer = writer
+        self.restored: set[str] = set()
+
+    async def wrap(self, batches: AsyncIterator[list[object]]) -> AsyncIterator[list[object]]:
+        async for items in batches:
+            new = {b.symbol for b in items if isinstance(b, TradeBatch)} - self.restored
+            if new:
+                await self.restore(new)
+            yield items
+
+    async def restore(self, symbols: set[str]) -> None:
+        state = await self._store.load_fold(symbols)
+        last = [c for sym in sorted(symbols) for iv in self._aggregator.intervals
+                if (c := await self._store.latest(sym, iv)) is not None]
+        self._aggregator.drop(symbols)
+        if state is not None or last:
+            self._aggregator.restore(state or FoldState((), {}, {}), last)
+        self.restored |= symbols
+        log.info("fold restored", extra={"symbols": sorted(symbols)})
+
+    async def revoked(self, symbols: set[str]) -> None:
+        await self._writer.flush()
+        self._aggregator.drop(symbols)
+        self.restored -= symbols
+        log.info("fold handed over", extra={"symbols": sorted(symbols)})
 
 
 class ServeRole:
@@ -181,16 +315,32 @@ class ServeRole:
         via = redact(s.cache.url) if s.cache.url.startswith("redis") else redact(s.bus.url)
         self.health = SourceHealth(name="bus", connected=True, detail={"live_candles_from": via})
         self._apply(await self.fanout.latest())
-        self._task = asyncio.create_task(self._follow(self.fanout.subscribe()), name="serve-follow")
+        self._task = asyncio.create_task(self._follow(), name="serve-follow")
         self.hub.start()
         return Services(s, self.store, self.live, self.hub, self.health, board=self.board)
 
-    async def _follow(self, sub: AsyncIterator[list[Candle]]) -> None:
+    async def _follow(self) -> None:
+        """Apply live candles; a fan-out that fails (Redis or the broker restarting) is followed
+        again after a backoff, warmed up from its latest values."""
         clock = SystemClock()
-        async for candles in sub:
-            self._apply(candles)
-            self.health.messages += len(candles)
-            self.health.last_message_ms = clock.now_ms()
+        delay = 0.5
+        while True:
+            try:
+                async for candles in self.fanout.subscribe():
+                    self._apply(candles)
+                    self.health.messages += len(candles)
+                    self.health.last_message_ms = clock.now_ms()
+                    self.health.connected, delay = True, 0.5
+                return
+            except TransientError as exc:
+                self.health.connected = False
+                self.health.reconnects += 1
+                self.health.last_error = str(exc)
+                log.warning("live candles lost, following again: %s", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 15.0)
+            with contextlib.suppress(TransientError):
+                self._apply(await self.fanout.latest())
 
     def _apply(self, candles: Sequence[Candle]) -> None:
         updates = [CandleUpdate(c) for c in candles]

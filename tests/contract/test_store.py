@@ -87,7 +87,8 @@ def test_unknown_scheme_is_a_config_error() -> None:
         assert "secret" not in str(exc)
 
 
-async def test_fold_state_round_trip_replaces_the_previous_one(store: CandleStore) -> None:
+async def test_fold_state_replaces_only_the_symbols_it_speaks_for(store: CandleStore) -> None:
+    """Two ``process`` instances save their own symbols' state: neither erases the other's."""
     from coincast.domain import FoldState
 
     assert await store.load_fold() is None
@@ -98,6 +99,13 @@ async def test_fold_state_round_trip_replaces_the_previous_one(store: CandleStor
     await store.save_fold(state)
     got = await store.load_fold()
     assert got is not None
-    assert list(got.open_candles) == open2
-    assert got.max_trade_ids == {"ETHUSDT": 7, "SOLUSDT": -1}
-    assert got.watermarks_ms == {"ETHUSDT": T0 + 9, "SOLUSDT": T0 + 3}
+    assert sorted(got.open_candles, key=lambda c: c.symbol) == open1 + open2
+    assert got.max_trade_ids == {"BTCUSDT": 41, "ETHUSDT": 7, "SOLUSDT": -1}
+    assert got.watermarks_ms == {"BTCUSDT": T0 + 5, "ETHUSDT": T0 + 9, "SOLUSDT": T0 + 3}
+    # a later save of a symbol replaces that symbol's rows (its closed candles leave the open set)
+    await store.save_fold(FoldState((), {"BTCUSDT": 50}, {"BTCUSDT": T0 + 60_000}))
+    eth = await store.load_fold({"ETHUSDT"})
+    btc = await store.load_fold({"BTCUSDT"})
+    assert eth is not None and list(eth.open_candles) == open2 and eth.max_trade_ids == {"ETHUSDT": 7}
+    assert btc is not None and btc.open_candles == () and btc.max_trade_ids == {"BTCUSDT": 50}
+    assert await store.load_fold({"XRPUSDT"}) is None

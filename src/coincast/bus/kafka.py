@@ -1,19 +1,34 @@
 """Kafka bus (any Kafka-API broker: Apache Kafka, Redpanda, …) with plain confluent-kafka.
 
 Topics are ``<prefix><topic>`` with the symbol as message key, so a symbol's batches stay in one
-partition, in order. Delivery is at-least-once: a consumer commits a burst's offsets only after
-the caller asks for the next burst; the candle fold drops duplicate trade ids and stores upsert,
-so a redelivery after a crash changes nothing. Producer backpressure: when librdkafka's local
-queue is full, ``publish`` waits instead of dropping.
+partition, in order. Producer backpressure: when librdkafka's local queue is full, ``publish``
+waits instead of dropping.
+
+Offsets follow durability. A plain subscription commits a burst's offsets once the caller asks
+for the next burst (fine for the live candle fan-out). A *durable* subscription commits nothing
+by itself: the caller takes :meth:`KafkaSubscription.position` at the instant it snapshots its
+state and commits that position only after the state is stored, so a ``kill -9`` at any moment
+replays from a point the stored state already covers (and the fold drops what it already has by
+trade id). Before a rebalance takes partitions away, ``on_revoke`` runs with the keys seen on
+them, so the owner stores and commits before another instance reads on.
+
+A member that dies stays in its group until ``session.timeout.ms`` (6 s here, not librdkafka's
+45 s), so a restarted or surviving ``process`` is consuming again within seconds.
+
+The producer survives a broker restart: every message is kept until the broker acknowledges it;
+after a fatal producer error (an idempotent producer's sequence state lost with the broker) a new
+producer is made and the unacknowledged messages are sent again, in order, before any new one.
+A resend can duplicate a message the broker had stored; the consumer drops repeated trade ids.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -21,13 +36,22 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from prometheus_client import Counter, Gauge
 
 from coincast.bus.codec import decode, encode
-from coincast.domain import DeadLetter, MalformedMessage, TransientError
+from coincast.domain import DeadLetter, MalformedMessage, TradeBatch, TransientError
 from coincast.sources.base import DeadLetterSink
 
 log = logging.getLogger(__name__)
 
 KAFKA_MALFORMED = Counter("coincast_kafka_malformed_total", "Undecodable messages set aside", ["topic"])
 KAFKA_LAG = Gauge("coincast_kafka_consumer_lag", "Messages behind the high watermark", ["topic", "group"])
+KAFKA_COMMITTED = Gauge("coincast_kafka_committed_time_seconds", "Wall time of the last offset commit",
+                        ["topic", "group"])
+KAFKA_REBALANCES = Counter("coincast_kafka_rebalances_total", "Partitions assigned or revoked", ["topic", "event"])
+KAFKA_PRODUCER_RESETS = Counter("coincast_kafka_producer_resets_total",
+                                "Producers replaced after a fatal error (broker restart)")
+KAFKA_RESENT = Counter("coincast_kafka_resent_total", "Unacknowledged messages sent again")
+
+CONSUMER_DEFAULTS = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1500}
+Position = dict[tuple[str, int], int]  # (topic, partition) -> next offset to read
 
 
 class KafkaBus:
@@ -54,8 +78,11 @@ class KafkaBus:
         self._prefix = prefix
         self._partitions = partitions
         self._dead_letters = dead_letters
-        self._producer = Producer({**self._base, "linger.ms": 5, "enable.idempotence": True,
-                                   "queue.buffering.max.messages": 20_000})
+        self._seq = itertools.count()
+        self._unacked: dict[int, tuple[str, bytes, bytes]] = {}  # seq -> (topic, key, value), in order
+        self._fatal: str | None = None
+        self._producer = self._new_producer()
+        self.producer_resets = 0
         self._stop = threading.Event()
         self._known_topics: set[str] = set()
         self._closed = False
@@ -79,60 +106,137 @@ class KafkaBus:
                     raise TransientError(f"cannot create Kafka topic {name!r}: {exc}") from exc
             self._known_topics.add(name)
 
+    def _new_producer(self) -> Producer:
+        def on_error(err: KafkaError) -> None:
+            if err.fatal():
+                self._fatal = str(err)
+            log.warning("kafka producer: %s", err)
+
+        return Producer({**self._base, "linger.ms": 5, "enable.idempotence": True,
+                         "queue.buffering.max.messages": 20_000, "error_cb": on_error})
+
+    def _acked(self, seq: int) -> Callable[[KafkaError | None, Any], None]:
+        def done(err: KafkaError | None, _msg: Any) -> None:
+            if err is None:
+                self._unacked.pop(seq, None)
+            elif err.fatal():
+                self._fatal = str(err)
+            # other errors (a timed-out message): kept in _unacked and sent again on the next reset
+        return done
+
     async def publish(self, topic: str, key: str, batch: object) -> None:
         if self._closed:
             raise RuntimeError("bus is closed")
-        data = encode(batch)
-        name = self._topic(topic)
-        while True:
-            try:
-                self._producer.produce(name, data, key=key.encode())
-                break
-            except BufferError:  # local queue full: wait for the broker to catch up
-                await asyncio.to_thread(self._producer.poll, 0.05)
-            except KafkaException as exc:
-                raise TransientError(f"Kafka produce to {name!r} failed: {exc}") from exc
+        if self._fatal is not None:
+            await self._reset_producer()
+        seq = next(self._seq)
+        self._unacked[seq] = (self._topic(topic), key.encode(), encode(batch))
+        await self._produce(seq)
         self._producer.poll(0)
 
+    async def _produce(self, seq: int) -> None:
+        name, key, data = self._unacked[seq]
+        while True:
+            try:
+                self._producer.produce(name, data, key=key, on_delivery=self._acked(seq))
+                return
+            except BufferError:  # local queue full: wait for the broker to catch up
+                await asyncio.to_thread(self._producer.poll, 0.05)
+                if self._fatal is not None:
+                    await self._reset_producer()
+                    return  # the reset sent everything unacknowledged, this one included
+            except KafkaException as exc:
+                if exc.args[0].fatal():
+                    self._fatal = str(exc)
+                    await self._reset_producer()
+                    return
+                raise TransientError(f"Kafka produce to {name!r} failed: {exc}") from exc
+
+    async def _reset_producer(self) -> None:
+        """Replace a producer that hit a fatal error and send what was never acknowledged, in order."""
+        log.warning("kafka producer failed (%s): a new one resends %d messages", self._fatal, len(self._unacked))
+        old, self._producer, self._fatal = self._producer, self._new_producer(), None
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(old.purge)
+        self.producer_resets += 1
+        KAFKA_PRODUCER_RESETS.inc()
+        for seq in sorted(self._unacked):
+            KAFKA_RESENT.inc()
+            await self._produce(seq)
+
     async def flush(self, timeout_s: float = 10.0) -> None:
-        """Wait until every published batch is acknowledged by the broker."""
-        left = await asyncio.to_thread(self._producer.flush, timeout_s)
-        if left:
-            raise TransientError(f"{left} Kafka messages not acknowledged within {timeout_s}s")
+        """Wait until every published batch is acknowledged by the broker (resending after a fatal
+        producer error)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self._unacked and loop.time() < deadline:
+            if self._fatal is not None:
+                await self._reset_producer()
+            await asyncio.to_thread(self._producer.flush, min(1.0, max(0.0, deadline - loop.time())))
+        if self._unacked:
+            raise TransientError(f"{len(self._unacked)} Kafka messages not acknowledged within {timeout_s}s")
 
-    def subscribe(self, topic: str, group: str) -> AsyncIterator[list[object]]:
-        consumer = Consumer({**self._base, "group.id": group, "auto.offset.reset": "earliest",
-                             "enable.auto.commit": False, "enable.partition.eof": False})
-        consumer.subscribe([self._topic(topic)])
-        return self._consume(consumer, topic, group)
+    @property
+    def unacknowledged(self) -> int:
+        return len(self._unacked)
 
-    async def _consume(self, consumer: Consumer, topic: str, group: str) -> AsyncIterator[list[object]]:
-        # consume() and close() never overlap: a cancelled await leaves consume() running in its
-        # thread, and librdkafka must not close the consumer under it (it can hang).
-        lock = threading.Lock()
+    def subscribe(self, topic: str, group: str, *, durable: bool = False) -> KafkaSubscription:
+        """A consumer of ``topic`` in ``group``; ``durable`` leaves every commit to the caller."""
+        return KafkaSubscription(self, topic, group, auto_commit=not durable)
 
-        def poll() -> Any:
-            with lock:
-                return consumer.consume(1000, 0.25)
+    def consumer(self, group: str, **extra: Any) -> Consumer:
+        return Consumer({**self._base, **CONSUMER_DEFAULTS, "group.id": group, "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False, "enable.partition.eof": False, **extra})
 
-        def close() -> None:
-            with lock:
-                consumer.close()
+    async def last_published(self, topic: str, *, max_scan: int = 200_000) -> tuple[dict[str, int], int]:
+        """Read the tail of ``topic`` back: the highest trade id published per key, and the highest
+        watermark stamped. Scans back from the end of each partition in growing windows until every
+        key seen has a trade (heartbeats carry none) or ``max_scan`` messages were read."""
+        return await asyncio.to_thread(self._last_published, self._topic(topic), max_scan)
 
+    def _last_published(self, name: str, max_scan: int) -> tuple[dict[str, int], int]:
+        consumer = self.consumer(f"coincast-tail-{id(self)}")
+        last_ids: dict[str, int] = {}
+        watermark = 0
         try:
-            while not self._stop.is_set():
-                msgs = await asyncio.to_thread(poll)
-                items = self._decode(topic, msgs)
-                if items:
-                    yield items
-                if msgs:
-                    consumer.commit(asynchronous=True)
-                    self._record_lag(consumer, topic, group, msgs[-1])
+            meta = consumer.list_topics(name, timeout=10)
+            parts = meta.topics[name].partitions if name in meta.topics else {}
+            for p in parts:
+                low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+                end, window, seen_keys = high, 2000, set[str]()
+                while end > low:
+                    start = max(low, end - window)
+                    for m in self._read_range(consumer, name, p, start, end):
+                        with contextlib.suppress(MalformedMessage):
+                            item = decode(m.value())
+                            if isinstance(item, TradeBatch):
+                                seen_keys.add(item.symbol)
+                                watermark = max(watermark, item.watermark_ms)
+                                if len(item):
+                                    top = int(item.trade_id.max())
+                                    last_ids[item.symbol] = max(last_ids.get(item.symbol, -1), top)
+                    if seen_keys <= set(last_ids) or high - start >= max_scan:
+                        break
+                    end, window = start, window * 2
+        except KafkaException as exc:
+            raise TransientError(f"cannot read back Kafka topic {name!r}: {exc}") from exc
         finally:
-            with contextlib.suppress(KafkaException, RuntimeError):
-                await asyncio.to_thread(close)
+            consumer.close()
+        return last_ids, watermark
 
-    def _decode(self, topic: str, msgs: list[Any]) -> list[object]:
+    @staticmethod
+    def _read_range(consumer: Consumer, name: str, partition: int, start: int, end: int) -> list[Any]:
+        consumer.assign([TopicPartition(name, partition, start)])
+        out: list[Any] = []
+        idle = 0
+        while (not out or out[-1].offset() < end - 1) and idle < 20:
+            msgs = consumer.consume(1000, 0.5)
+            got = [m for m in msgs if m.error() is None and (m.offset() or 0) < end]
+            idle = 0 if got else idle + 1
+            out.extend(got)
+        return out
+
+    def decode_messages(self, topic: str, msgs: list[Any]) -> list[object]:
         items: list[object] = []
         for m in msgs:
             if m.error() is not None:
@@ -149,12 +253,9 @@ class KafkaBus:
                                                       {"topic": m.topic(), "offset": str(m.offset())}))
         return items
 
-    @staticmethod
-    def _record_lag(consumer: Consumer, topic: str, group: str, last: Any) -> None:
-        with contextlib.suppress(KafkaException):
-            _, high = consumer.get_watermark_offsets(TopicPartition(last.topic(), last.partition()), cached=True)
-            if high >= 0:
-                KAFKA_LAG.labels(topic, group).set(max(0, high - last.offset() - 1))
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     async def close(self) -> None:
         """Flush what was published, then stop every consumer after its current poll."""
@@ -164,3 +265,140 @@ class KafkaBus:
         with contextlib.suppress(TransientError):
             await self.flush()
         self._stop.set()
+
+
+class KafkaSubscription:
+    """A consumer as an async iterator of bursts, with explicit offsets for durable consumers.
+
+    ``position()`` is what has been handed out so far (the next offset per partition); a durable
+    caller stores its state, then ``commit(position)``. ``on_revoke`` (optional) is awaited on the
+    caller's event loop before partitions go to another member, with the keys seen on them.
+    """
+
+    def __init__(self, bus: KafkaBus, topic: str, group: str, *, auto_commit: bool) -> None:
+        self.topic = topic
+        self.group = group
+        self.on_revoke: Callable[[set[str]], Awaitable[None]] | None = None
+        self.lag = 0
+        self.committed_ms = 0
+        self.rebalances = 0
+        self._bus = bus
+        self._auto = auto_commit
+        self._position: Position = {}
+        self._keys: dict[int, set[str]] = {}  # partition -> keys seen on it
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
+        self._consumer = bus.consumer(group)
+        self._consumer.subscribe([bus._topic(topic)], on_assign=self._assigned, on_revoke=self._revoked)
+        self._iter = self._consume()
+
+    def __aiter__(self) -> KafkaSubscription:
+        return self
+
+    async def __anext__(self) -> list[object]:
+        return await self._iter.__anext__()
+
+    async def aclose(self) -> None:
+        await self._iter.aclose()  # type: ignore[attr-defined]
+
+    def position(self) -> Position:
+        return dict(self._position)
+
+    async def commit(self, position: Position) -> None:
+        """Commit ``position`` (taken earlier with :meth:`position`); errors are logged, not raised:
+        a commit that fails only means a longer replay, which the fold de-duplicates."""
+        if not position or self._closing:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in position.items()]
+        try:
+            await asyncio.to_thread(self._consumer.commit, offsets=offsets, asynchronous=False)
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("kafka commit failed (the next run replays a little more): %s", exc)
+            return
+        import time
+
+        self.committed_ms = time.time_ns() // 1_000_000
+        KAFKA_COMMITTED.labels(self.topic, self.group).set(self.committed_ms / 1000)
+
+    # -- librdkafka callbacks (run in the consumer's thread, inside consume()) -------------------
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.rebalances += 1
+        KAFKA_REBALANCES.labels(self.topic, "assigned").inc(len(partitions))
+        log.info("kafka partitions assigned",
+                 extra={"topic": self.topic, "partitions": [p.partition for p in partitions]})
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.rebalances += 1
+        KAFKA_REBALANCES.labels(self.topic, "revoked").inc(len(partitions))
+        keys = set().union(*(self._keys.pop(p.partition, set()) for p in partitions)) if partitions else set()
+        if self.on_revoke is not None and self._loop is not None and keys and not self._closing:
+            fut = asyncio.run_coroutine_threadsafe(_await(self.on_revoke(keys)), self._loop)
+            try:
+                fut.result(timeout=30)
+            except Exception as exc:  # the new owner replays from the last commit: nothing is lost
+                log.warning("kafka revoke handler failed: %s", exc)
+        for p in partitions:
+            self._position.pop((p.topic, p.partition), None)
+        log.info("kafka partitions revoked",
+                 extra={"topic": self.topic, "partitions": [p.partition for p in partitions]})
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    async def _consume(self) -> AsyncIterator[list[object]]:
+        # consume() and close() never overlap: a cancelled await leaves consume() running in its
+        # thread, and librdkafka must not close the consumer under it (it can hang).
+        self._loop = asyncio.get_running_loop()
+        lock = threading.Lock()
+        consumer = self._consumer
+
+        def poll() -> Any:
+            with lock:
+                return consumer.consume(1000, 0.25)
+
+        def close() -> None:
+            with lock:
+                consumer.close()
+
+        try:
+            while not self._bus.stopping:
+                msgs = await asyncio.to_thread(poll)
+                staged: Position = {}
+                for m in msgs:
+                    if m.error() is None:
+                        staged[(m.topic(), m.partition())] = m.offset() + 1
+                        if (key := m.key()) is not None:
+                            self._keys.setdefault(m.partition(), set()).add(key.decode("utf-8", "replace"))
+                items = self._bus.decode_messages(self.topic, msgs)
+                if items:
+                    yield items
+                # the caller asks for more only once it has handled the burst: only now does the
+                # position cover it (a snapshot taken meanwhile commits less, never more)
+                self._position.update(staged)
+                if msgs:
+                    if self._auto:
+                        with contextlib.suppress(KafkaException):
+                            consumer.commit(asynchronous=True)
+                    self._record_lag(msgs[-1])
+        finally:
+            # the last state is stored and committed while the consumer still owns its partitions
+            keys = set().union(*self._keys.values()) if self._keys else set()
+            if self.on_revoke is not None and keys:
+                try:
+                    await self.on_revoke(keys)
+                except Exception as exc:  # the next run replays from the last commit
+                    log.warning("kafka: final store and commit failed: %s", exc)
+            self._closing = True
+            with contextlib.suppress(KafkaException, RuntimeError):
+                await asyncio.to_thread(close)
+
+    def _record_lag(self, last: Any) -> None:
+        with contextlib.suppress(KafkaException):
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(last.topic(), last.partition()), cached=True)
+            if high >= 0:
+                self.lag = max(0, high - last.offset() - 1)
+                KAFKA_LAG.labels(self.topic, self.group).set(self.lag)
+
+
+async def _await(awaitable: Awaitable[None]) -> None:
+    await awaitable

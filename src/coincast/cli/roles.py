@@ -15,7 +15,7 @@ from coincast.settings import Settings, load_settings
 Bus = Annotated[str | None, typer.Option(help="Bus URL, e.g. kafka://127.0.0.1:9092 (default: memory://).")]
 Store = Annotated[str | None, typer.Option(help="Store URL, e.g. postgresql://user@host/db (default: DuckDB).")]
 DataDir = Annotated[Path | None, typer.Option(help="Data directory (default: ./data).")]
-Metrics = Annotated[int, typer.Option(help="Port for Prometheus /metrics on api.host (0 = off).")]
+Metrics = Annotated[int, typer.Option(help="Port for /health (JSON) and Prometheus /metrics on api.host (0 = off).")]
 
 
 def _settings(**kw: object) -> Settings:
@@ -47,11 +47,10 @@ def ingest(
 
     Example: coincast ingest --source binance --bus kafka://127.0.0.1:9092 --metrics-port 9101
     """
-    from coincast.roles import run_ingest, serve_metrics
+    from coincast.roles import run_ingest
 
     s = _settings(bus__url=bus, store__url=store, data_dir=data_dir, source__kind=source, symbols=symbols)
-    serve_metrics(metrics_port, s.api.host)
-    _run(lambda stop: run_ingest(s, stop))
+    _run(lambda stop: run_ingest(s, stop, metrics_port=metrics_port))
 
 
 def process(bus: Bus = None, store: Store = None, data_dir: DataDir = None, metrics_port: Metrics = 0) -> None:
@@ -59,11 +58,10 @@ def process(bus: Bus = None, store: Store = None, data_dir: DataDir = None, metr
 
     Example: coincast process --bus kafka://127.0.0.1:9092 --store postgresql://postgres@127.0.0.1/coincast
     """
-    from coincast.roles import run_process, serve_metrics
+    from coincast.roles import run_process
 
     s = _settings(bus__url=bus, store__url=store, data_dir=data_dir)
-    serve_metrics(metrics_port, s.api.host)
-    _run(lambda stop: run_process(s, stop))
+    _run(lambda stop: run_process(s, stop, metrics_port=metrics_port))
 
 
 def serve(

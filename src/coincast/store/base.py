@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Protocol
 
 from coincast.domain import Candle, DeadLetter, FoldState, Interval
@@ -12,6 +12,11 @@ CANDLE_COLUMNS: tuple[str, ...] = (
     "symbol", "interval", "open_time", "open", "high", "low", "close", "volume", "quote_volume", "trades",
     "taker_buy_volume", "taker_buy_quote_volume",
 )
+
+
+def fold_symbols(state: FoldState) -> list[str]:
+    """Every symbol a fold state speaks for (its saved rows replace exactly these)."""
+    return sorted({*state.max_trade_ids, *state.watermarks_ms, *(c.symbol for c in state.open_candles)})
 
 
 def candle_row(c: Candle) -> tuple[Any, ...]:
@@ -46,11 +51,12 @@ class CandleStore(Protocol):
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
 
     async def save_fold(self, state: FoldState) -> None:
-        """Replace the saved fold state (candles in progress, per-symbol ids and watermarks)."""
+        """Replace the saved fold state of the symbols in ``state`` (candles in progress, ids and
+        watermarks); other symbols' state (another ``process`` instance's) stays as it is."""
         ...
 
-    async def load_fold(self) -> FoldState | None:
-        """The last saved fold state, or None."""
+    async def load_fold(self, symbols: Collection[str] | None = None) -> FoldState | None:
+        """The last saved fold state (of ``symbols`` only, when given), or None."""
         ...
 
     async def close(self) -> None: ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from coincast.domain import Candle, ConfigError, DeadLetter, FoldState, Interval, TransientError
-from coincast.store.base import CANDLE_COLUMNS, candle_row, row_candle
+from coincast.store.base import CANDLE_COLUMNS, candle_row, fold_symbols, row_candle
 from coincast.store.predictions import PRED_COLUMNS, PRED_FIELDS, LivePrediction, row_prediction
 
 T = TypeVar("T")
@@ -294,14 +294,14 @@ class DuckDBStore:
 
     async def save_fold(self, state: FoldState) -> None:
         rows = [candle_row(c) for c in state.open_candles]
-        syms = [(s, state.max_trade_ids.get(s, -1), state.watermarks_ms.get(s, 0))
-                for s in sorted(set(state.max_trade_ids) | set(state.watermarks_ms))]
+        names = fold_symbols(state)
+        syms = [(s, state.max_trade_ids.get(s, -1), state.watermarks_ms.get(s, 0)) for s in names]
 
         def write(conn: duckdb.DuckDBPyConnection) -> None:
             conn.execute("BEGIN")
             try:
-                conn.execute("DELETE FROM open_candles")
-                conn.execute("DELETE FROM fold_symbols")
+                conn.execute("DELETE FROM open_candles WHERE list_contains(?, symbol)", [names])
+                conn.execute("DELETE FROM fold_symbols WHERE list_contains(?, symbol)", [names])
                 if rows:
                     conn.executemany(f"INSERT INTO open_candles VALUES ({', '.join(['?'] * 12)})", rows)
                 if syms:
@@ -313,12 +313,15 @@ class DuckDBStore:
 
         await self._run(write)
 
-    async def load_fold(self) -> FoldState | None:
+    async def load_fold(self, symbols: Collection[str] | None = None) -> FoldState | None:
+        where, args = ("WHERE list_contains(?, symbol)", [sorted(symbols)]) if symbols is not None else ("", [])
+
         def read(conn: duckdb.DuckDBPyConnection) -> FoldState | None:
-            syms = conn.execute("SELECT symbol, max_trade_id, watermark_ms FROM fold_symbols").fetchall()
+            syms = conn.execute(f"SELECT symbol, max_trade_id, watermark_ms FROM fold_symbols {where}", args).fetchall()
             if not syms:
                 return None
-            rows = conn.execute(f"SELECT {', '.join(CANDLE_COLUMNS)} FROM open_candles ORDER BY open_time").fetchall()
+            rows = conn.execute(f"SELECT {', '.join(CANDLE_COLUMNS)} FROM open_candles {where} ORDER BY open_time",
+                                args).fetchall()
             return FoldState(tuple(row_candle(r, closed=False) for r in rows),
                              {r[0]: int(r[1]) for r in syms}, {r[0]: int(r[2]) for r in syms})
 

@@ -7,14 +7,14 @@ one transaction per batch. The adapter takes a ready async connection pool.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, Self
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from coincast.domain import Candle, ConfigError, DeadLetter, FoldState, Interval, TransientError
-from coincast.store.base import CANDLE_COLUMNS, candle_row, row_candle
+from coincast.store.base import CANDLE_COLUMNS, candle_row, fold_symbols, row_candle
 from coincast.store.predictions import PRED_COLUMNS, LivePrediction, prediction_row, row_prediction
 
 MIGRATIONS: tuple[str, ...] = (
@@ -244,14 +244,12 @@ class PostgresStore:
         await self._ready()
         s = self._schema
         rows = [candle_row(c) for c in state.open_candles]
-        syms = [
-            (k, state.max_trade_ids.get(k, -1), state.watermarks_ms.get(k, 0))
-            for k in sorted(set(state.max_trade_ids) | set(state.watermarks_ms))
-        ]
+        names = fold_symbols(state)
+        syms = [(k, state.max_trade_ids.get(k, -1), state.watermarks_ms.get(k, 0)) for k in names]
         try:
             async with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                await cur.execute(f"DELETE FROM {s}.open_candles")
-                await cur.execute(f"DELETE FROM {s}.fold_symbols")
+                await cur.execute(f"DELETE FROM {s}.open_candles WHERE symbol = ANY(%s)", [names])
+                await cur.execute(f"DELETE FROM {s}.fold_symbols WHERE symbol = ANY(%s)", [names])
                 if rows:
                     await cur.executemany(
                         f"INSERT INTO {s}.open_candles ({', '.join(CANDLE_COLUMNS)}) "
@@ -263,12 +261,14 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise TransientError(f"PostgreSQL write failed: {exc}") from exc
 
-    async def load_fold(self) -> FoldState | None:
-        syms = await self._fetch(f"SELECT symbol, max_trade_id, watermark_ms FROM {self._schema}.fold_symbols", [])
+    async def load_fold(self, symbols: Collection[str] | None = None) -> FoldState | None:
+        where, args = ("WHERE symbol = ANY(%s)", [sorted(symbols)]) if symbols is not None else ("", [])
+        syms = await self._fetch(f"SELECT symbol, max_trade_id, watermark_ms FROM {self._schema}.fold_symbols {where}",
+                                 args)
         if not syms:
             return None
         rows = await self._fetch(
-            f"SELECT {', '.join(CANDLE_COLUMNS)} FROM {self._schema}.open_candles ORDER BY open_time", []
+            f"SELECT {', '.join(CANDLE_COLUMNS)} FROM {self._schema}.open_candles {where} ORDER BY open_time", args
         )
         return FoldState(
             tuple(row_candle(r, closed=False) for r in rows),

@@ -69,8 +69,8 @@ class RedisFanout:
     async def subscribe(self) -> AsyncIterator[list[Candle]]:
         """Every published burst, from now on (pub/sub keeps no history: warm up with :meth:`latest`)."""
         pubsub = self._r.pubsub()
-        await pubsub.subscribe(self._channel)
         try:
+            await pubsub.subscribe(self._channel)
             async for msg in pubsub.listen():
                 if msg.get("type") != "message":
                     continue
@@ -81,6 +81,8 @@ class RedisFanout:
                     continue
                 if isinstance(got, list):
                     yield got
+        except RedisError as exc:
+            raise TransientError(f"Redis subscription lost: {exc}") from exc
         finally:
             with contextlib.suppress(RedisError):
                 await pubsub.unsubscribe(self._channel)

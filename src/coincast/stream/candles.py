@@ -196,6 +196,17 @@ class CandleAggregator:
                                                   + self.grace_ms))
         return closed
 
+    @property
+    def symbols(self) -> set[str]:
+        """Symbols the fold holds state for."""
+        return set(self._symbols)
+
+    def drop(self, symbols: set[str]) -> None:
+        """Forget these symbols (their partitions moved to another ``process`` instance, which
+        continues from the state stored for them)."""
+        for sym in symbols:
+            self._symbols.pop(sym, None)
+
     def snapshot(self) -> list[Candle]:
         """The candles currently in progress (for a dashboard that connects mid-interval)."""
         out: list[Candle] = []

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from prometheus_client import Counter
 
@@ -25,18 +26,29 @@ class StoreWriter:
 
     A candle closed more than ``flush_ms`` ago is on disk (the durability promise of
     ``coincast up``). A failed write keeps its candles buffered and is retried next round.
+
+    With a durable bus subscription (``position`` and ``commit``), offsets follow durability: the
+    position is taken at the same instant as the fold state and committed only after candles,
+    fold state and dead letters are stored. A crash at any point replays from a position the
+    stored state covers; the fold drops the trades it already has by id.
     """
 
     def __init__(self, store: CandleStore, flush_ms: int = 1_000,
                  dead_letters: DeadLetterWriter | None = None,
-                 fold_state: Callable[[], FoldState] | None = None) -> None:
+                 fold_state: Callable[[], FoldState] | None = None,
+                 position: Callable[[], Any] | None = None,
+                 commit: Callable[[Any], Awaitable[None]] | None = None) -> None:
         self._store = store
         self._dead_letters = dead_letters
         self._fold_state = fold_state
+        self._position = position
+        self._commit = commit
         self._flush_s = flush_ms / 1000
         self._pending: list[Candle] = []
         self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
         self.written = 0
+        self.failures = 0
 
     def on_candles(self, updates: Sequence[CandleUpdate]) -> None:
         self._pending.extend(u.candle for u in updates if u.candle.closed)
@@ -46,31 +58,37 @@ class StoreWriter:
 
     async def flush(self) -> int:
         """Write the closed candles, then the fold state taken at the same instant (so a restart
-        resumes exactly after what is stored)."""
-        batch, self._pending = self._pending, []
-        state = self._fold_state() if self._fold_state is not None else None
-        n = 0
-        if batch:
+        resumes exactly after what is stored), then dead letters; then commit the bus position
+        taken at that instant."""
+        async with self._lock:
+            batch, self._pending = self._pending, []
+            state = self._fold_state() if self._fold_state is not None else None
+            position = self._position() if self._position is not None else None
+            n = 0
             try:
-                n = await self._store.upsert(batch)
+                if batch:
+                    n = await self._store.upsert(batch)
+                if state is not None:
+                    await self._store.save_fold(state)
+                if self._dead_letters is not None:
+                    await self._dead_letters.flush()
             except CoincastError:
                 self._pending[:0] = batch
+                self.failures += 1
                 WRITE_ERRORS.inc()
                 raise
             self.written += n
             WRITES.inc(n)
-        if state is not None:
-            await self._store.save_fold(state)
-        return n
+            if position is not None and self._commit is not None:
+                await self._commit(position)
+            return n
 
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self._flush_s)
             try:
                 await self.flush()
-                if self._dead_letters is not None:
-                    await self._dead_letters.flush()
-            except CoincastError as exc:
+            except CoincastError as exc:  # a database restart: retried, offsets stay uncommitted
                 log.error("store write failed, will retry: %s", exc)
 
     async def stop(self) -> None:
@@ -80,8 +98,6 @@ class StoreWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.flush()
-        if self._dead_letters is not None:
-            await self._dead_letters.flush()
 
 
 class DeadLetterWriter:
