@@ -17,12 +17,22 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Protocol
 
 from coincast.api.app import Services
 from coincast.api.ws import Hub
 from coincast.bus.base import TOPIC_CANDLES, TOPIC_TRADES, Bus
-from coincast.domain import Candle, Clock, ConfigError, FoldState, SystemClock, TradeBatch, TransientError
+from coincast.domain import (
+    Candle,
+    Clock,
+    CoincastError,
+    ConfigError,
+    FoldState,
+    SystemClock,
+    TradeBatch,
+    TransientError,
+)
 from coincast.settings import Settings
 from coincast.sources.base import SourceHealth
 from coincast.store.base import CandleStore
@@ -100,7 +110,9 @@ async def run_ingest(settings: Settings, stop: asyncio.Event, clock: Clock | Non
     dead = DeadLetterWriter(store)
     bus = open_bus(settings)
     source = await open_source(settings, dead, clock, store)
-    await _resume(source, bus)
+    await _resume(source, bus, store)
+    if hasattr(source, "rewind") and hasattr(bus, "on_reset"):
+        bus.on_reset = lambda: _rewind(source, bus, store)
     pump = SourcePump(source, bus, settings.symbols, clock, settings.stream.tick_ms)
 
     async def flush_dead_letters() -> None:
@@ -121,17 +133,48 @@ async def run_ingest(settings: Settings, stop: asyncio.Event, clock: Clock | Non
     log.info("ingest stopped")
 
 
-async def _resume(source: object, bus: Bus) -> None:
-    """Continue every symbol after the last trade id already on the broker (a restart after a
+async def _kept(bus: Bus, store: CandleStore) -> tuple[dict[str, int], int]:
+    """Per symbol, the last trade id that is safe downstream: on the broker, or already folded
+    into the store by ``process`` (a broker killed before its data reached disk keeps less than
+    it acknowledged); and the watermark to resume from."""
+    last_ids, watermark = await bus.last_published(TOPIC_TRADES)  # type: ignore[attr-defined]
+    fold = await store.load_fold()
+    if fold is not None:
+        for sym, folded in fold.max_trade_ids.items():
+            last_ids[sym] = max(last_ids.get(sym, -1), folded)
+        if not watermark and fold.watermarks_ms:
+            watermark = min(fold.watermarks_ms.values())
+    return last_ids, watermark
+
+
+async def _resume(source: object, bus: Bus, store: CandleStore) -> None:
+    """Continue every symbol after the last trade id already downstream (a restart after a
     crash), so the source refills the gap from REST instead of starting over or repeating."""
-    last_published = getattr(bus, "last_published", None)
     seed = getattr(source, "seed", None)
-    if last_published is None or seed is None:
+    if not hasattr(bus, "last_published") or seed is None:
         return
-    last_ids, watermark = await last_published(TOPIC_TRADES)
+    last_ids, watermark = await _kept(bus, store)
     seed(last_ids, watermark)
     if last_ids:
         log.info("ingest resumes after the last published trades", extra={"last_ids": last_ids})
+
+
+async def _rewind(source: object, bus: Bus, store: CandleStore) -> bool:
+    """After a broker restart: read back what the broker kept and make the source send the rest
+    again. Retried with backoff while the broker is still coming up; False after a minute (the
+    bus then resends what it has not seen acknowledged)."""
+    delay = 0.5
+    for _ in range(12):
+        try:
+            last_ids, watermark = await _kept(bus, store)
+        except CoincastError as exc:
+            log.warning("broker not readable yet, retrying: %s", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        source.rewind(last_ids, watermark)  # type: ignore[attr-defined]
+        return True
+    return False
 
 
 class BusFanout:
@@ -225,7 +268,8 @@ async def run_process(settings: Settings, stop: asyncio.Event, metrics_port: int
     store = open_store(settings.store_url)
     bus = open_bus(settings)
     aggregator = CandleAggregator(settings.stream.intervals, settings.stream.grace_ms)
-    sub = _durable_subscription(bus)
+    instance = settings.bus.instance_id or _instance_slot(settings.data_dir, "process")
+    sub = _durable_subscription(bus, instance)
     dead = DeadLetterWriter(store)
     writer = StoreWriter(store, settings.store.flush_ms, dead, fold_state=aggregator.fold_state,
                          position=getattr(sub, "position", None), commit=getattr(sub, "commit", None))
@@ -255,12 +299,40 @@ async def run_process(settings: Settings, stop: asyncio.Event, metrics_port: int
     log.info("process stopped", extra={"candles_written": writer.written})
 
 
-def _durable_subscription(bus: Bus) -> AsyncIterator[list[object]]:
+def _durable_subscription(bus: Bus, instance: str) -> AsyncIterator[list[object]]:
     """The trades subscription; on a broker, one that commits only what the store covers."""
     try:
-        return bus.subscribe(TOPIC_TRADES, "coincast-process", durable=True)  # type: ignore[call-arg]
+        return bus.subscribe(TOPIC_TRADES, "coincast-process", durable=True, instance_id=instance)  # type: ignore[call-arg]
     except TypeError:  # a bus without offsets (in-process): nothing to commit
         return bus.subscribe(TOPIC_TRADES, "coincast-process")
+
+
+_SLOTS: list[object] = []  # open lock files: a slot is held for the life of the process
+
+
+def _instance_slot(data_dir: Path, role: str) -> str:
+    """``<host>-<role>-<n>``, ``n`` the first slot no running instance holds (an exclusive file
+    lock under ``<data_dir>/.instances``, released by the kernel when the process dies, even on
+    ``kill -9``). A restarted instance takes the slot of the one that died, so it rejoins the
+    consumer group under the same static member id and gets its partitions back at once."""
+    import fcntl
+    import socket
+
+    folder = data_dir / ".instances"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for n in range(1024):
+            fh = (folder / f"{role}-{n}.lock").open("a")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.close()
+                continue
+            _SLOTS.append(fh)
+            return f"{socket.gethostname()}-{role}-{n}"
+    except OSError as exc:
+        log.warning("no instance slot under %s (%s): joining the group as a dynamic member", folder, exc)
+    return ""
 
 
 class FoldRestorer:

@@ -49,6 +49,9 @@ def _check_scheme(role: str, url: str) -> str:
 class BusSettings(_Section):
     url: str = "memory://"
     queue_batches: int = Field(1024, ge=1, description="bounded queue size per subscriber, in batches")
+    instance_id: str = Field("", pattern=r"^[A-Za-z0-9._-]{0,100}$",
+                             description="stable consumer-group member id of this process instance (static "
+                                         "membership); empty: <host>-process-<n>, n the first free slot")
 
     @field_validator("url")
     @classmethod

@@ -28,6 +28,7 @@ import contextlib
 import itertools
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -50,7 +51,7 @@ KAFKA_PRODUCER_RESETS = Counter("coincast_kafka_producer_resets_total",
                                 "Producers replaced after a fatal error (broker restart)")
 KAFKA_RESENT = Counter("coincast_kafka_resent_total", "Unacknowledged messages sent again")
 
-CONSUMER_DEFAULTS = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1500}
+CONSUMER_DEFAULTS = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1500, "max.poll.interval.ms": 10_000}
 Position = dict[tuple[str, int], int]  # (topic, partition) -> next offset to read
 
 
@@ -83,6 +84,10 @@ class KafkaBus:
         self._fatal: str | None = None
         self._producer = self._new_producer()
         self.producer_resets = 0
+        # after a broker restart: True when the producer's source sends again everything after
+        # what the broker kept (then what was unacknowledged is dropped instead of resent)
+        self.on_reset: Callable[[], Awaitable[bool]] | None = None
+        self._resetting = False
         self._stop = threading.Event()
         self._known_topics: set[str] = set()
         self._closed = False
@@ -108,7 +113,7 @@ class KafkaBus:
 
     def _new_producer(self) -> Producer:
         def on_error(err: KafkaError) -> None:
-            if err.fatal():
+            if _fatal(err):
                 self._fatal = str(err)
             log.warning("kafka producer: %s", err)
 
@@ -119,7 +124,7 @@ class KafkaBus:
         def done(err: KafkaError | None, _msg: Any) -> None:
             if err is None:
                 self._unacked.pop(seq, None)
-            elif err.fatal():
+            elif _fatal(err):
                 self._fatal = str(err)
             # other errors (a timed-out message): kept in _unacked and sent again on the next reset
         return done
@@ -135,6 +140,8 @@ class KafkaBus:
         self._producer.poll(0)
 
     async def _produce(self, seq: int) -> None:
+        if seq not in self._unacked:
+            return  # dropped by a reset whose source sends it again
         name, key, data = self._unacked[seq]
         while True:
             try:
@@ -146,23 +153,41 @@ class KafkaBus:
                     await self._reset_producer()
                     return  # the reset sent everything unacknowledged, this one included
             except KafkaException as exc:
-                if exc.args[0].fatal():
+                if _fatal(exc.args[0]):
                     self._fatal = str(exc)
                     await self._reset_producer()
                     return
                 raise TransientError(f"Kafka produce to {name!r} failed: {exc}") from exc
 
     async def _reset_producer(self) -> None:
-        """Replace a producer that hit a fatal error and send what was never acknowledged, in order."""
-        log.warning("kafka producer failed (%s): a new one resends %d messages", self._fatal, len(self._unacked))
-        old, self._producer, self._fatal = self._producer, self._new_producer(), None
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(old.purge)
-        self.producer_resets += 1
-        KAFKA_PRODUCER_RESETS.inc()
-        for seq in sorted(self._unacked):
-            KAFKA_RESENT.inc()
-            await self._produce(seq)
+        """Replace a producer that hit a fatal error (usually: the broker restarted).
+
+        A broker that restarted may also have lost messages it had acknowledged (a single node
+        killed before its data reached disk). With ``on_reset`` the source is asked to send again
+        everything after what the broker still holds, and the unacknowledged messages are dropped
+        (the source sends them again too); without it they are resent, in order.
+        """
+        if self._resetting:
+            return
+        self._resetting = True
+        try:
+            log.warning("kafka producer failed (%s): replacing it (%d messages unacknowledged)",
+                        self._fatal, len(self._unacked))
+            old, self._producer, self._fatal = self._producer, self._new_producer(), None
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(old.purge)
+            self.producer_resets += 1
+            KAFKA_PRODUCER_RESETS.inc()
+            if self.on_reset is not None:
+                pending, self._unacked = self._unacked, {}
+                if await self.on_reset():
+                    return
+                self._unacked = pending
+            for seq in sorted(self._unacked):
+                KAFKA_RESENT.inc()
+                await self._produce(seq)
+        finally:
+            self._resetting = False
 
     async def flush(self, timeout_s: float = 10.0) -> None:
         """Wait until every published batch is acknowledged by the broker (resending after a fatal
@@ -180,9 +205,14 @@ class KafkaBus:
     def unacknowledged(self) -> int:
         return len(self._unacked)
 
-    def subscribe(self, topic: str, group: str, *, durable: bool = False) -> KafkaSubscription:
-        """A consumer of ``topic`` in ``group``; ``durable`` leaves every commit to the caller."""
-        return KafkaSubscription(self, topic, group, auto_commit=not durable)
+    def subscribe(self, topic: str, group: str, *, durable: bool = False, instance_id: str = "") -> KafkaSubscription:
+        """A consumer of ``topic`` in ``group``; ``durable`` leaves every commit to the caller.
+
+        ``instance_id`` makes the consumer a static member (KIP-345): restarted with the same id it
+        gets its partitions back at once, without waiting for the dead member's session to expire.
+        """
+        extra = {"group.instance.id": instance_id} if instance_id else {}
+        return KafkaSubscription(self, topic, group, auto_commit=not durable, **extra)
 
     def consumer(self, group: str, **extra: Any) -> Consumer:
         return Consumer({**self._base, **CONSUMER_DEFAULTS, "group.id": group, "auto.offset.reset": "earliest",
@@ -240,8 +270,6 @@ class KafkaBus:
         items: list[object] = []
         for m in msgs:
             if m.error() is not None:
-                if m.error().fatal():
-                    raise TransientError(f"Kafka consumer error on {topic!r}: {m.error()}")
                 log.warning("kafka: %s", m.error())
                 continue
             try:
@@ -262,8 +290,10 @@ class KafkaBus:
         if self._closed:
             return
         self._closed = True
-        with contextlib.suppress(TransientError):
+        try:
             await self.flush()
+        except Exception as exc:  # shutting down: what is unsent is resent by the next run
+            log.warning("kafka: %d messages not acknowledged at close: %s", len(self._unacked), exc)
         self._stop.set()
 
 
@@ -275,7 +305,7 @@ class KafkaSubscription:
     caller's event loop before partitions go to another member, with the keys seen on them.
     """
 
-    def __init__(self, bus: KafkaBus, topic: str, group: str, *, auto_commit: bool) -> None:
+    def __init__(self, bus: KafkaBus, topic: str, group: str, *, auto_commit: bool, **config: Any) -> None:
         self.topic = topic
         self.group = group
         self.on_revoke: Callable[[set[str]], Awaitable[None]] | None = None
@@ -288,7 +318,9 @@ class KafkaSubscription:
         self._keys: dict[int, set[str]] = {}  # partition -> keys seen on it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
-        self._consumer = bus.consumer(group)
+        self._config = config
+        self.rejoins = 0
+        self._consumer = bus.consumer(group, on_commit=self._on_commit, **config)
         self._consumer.subscribe([bus._topic(topic)], on_assign=self._assigned, on_revoke=self._revoked)
         self._iter = self._consume()
 
@@ -305,18 +337,24 @@ class KafkaSubscription:
         return dict(self._position)
 
     async def commit(self, position: Position) -> None:
-        """Commit ``position`` (taken earlier with :meth:`position`); errors are logged, not raised:
-        a commit that fails only means a longer replay, which the fold de-duplicates."""
+        """Commit ``position`` (taken earlier with :meth:`position`) without waiting for the broker.
+
+        Never blocks the caller (a broker that is down must not stall the store writes) and never
+        raises: a commit that fails or is lost only means a longer replay, which the fold
+        de-duplicates. The broker's answer is logged and counted by :meth:`_on_commit`.
+        """
         if not position or self._closing:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in position.items()]
         try:
-            await asyncio.to_thread(self._consumer.commit, offsets=offsets, asynchronous=False)
+            self._consumer.commit(offsets=offsets, asynchronous=True)
         except (KafkaException, RuntimeError) as exc:
             log.warning("kafka commit failed (the next run replays a little more): %s", exc)
-            return
-        import time
 
+    def _on_commit(self, err: KafkaError | None, _partitions: list[TopicPartition]) -> None:
+        if err is not None:
+            log.warning("kafka commit failed (the next run replays a little more): %s", err)
+            return
         self.committed_ms = time.time_ns() // 1_000_000
         KAFKA_COMMITTED.labels(self.topic, self.group).set(self.committed_ms / 1000)
 
@@ -350,19 +388,21 @@ class KafkaSubscription:
         # thread, and librdkafka must not close the consumer under it (it can hang).
         self._loop = asyncio.get_running_loop()
         lock = threading.Lock()
-        consumer = self._consumer
 
         def poll() -> Any:
             with lock:
-                return consumer.consume(1000, 0.25)
+                return self._consumer.consume(1000, 0.25)
 
         def close() -> None:
             with lock:
-                consumer.close()
+                self._consumer.close()
 
         try:
             while not self._bus.stopping:
                 msgs = await asyncio.to_thread(poll)
+                if (fatal := next((m.error() for m in msgs if m.error() is not None and _fatal(m.error())), None)):
+                    await self._rejoin(str(fatal), close)
+                    continue
                 staged: Position = {}
                 for m in msgs:
                     if m.error() is None:
@@ -375,22 +415,42 @@ class KafkaSubscription:
                 # the caller asks for more only once it has handled the burst: only now does the
                 # position cover it (a snapshot taken meanwhile commits less, never more)
                 self._position.update(staged)
-                if msgs:
+                good = [m for m in msgs if m.error() is None]
+                if good:
                     if self._auto:
                         with contextlib.suppress(KafkaException):
-                            consumer.commit(asynchronous=True)
-                    self._record_lag(msgs[-1])
+                            self._consumer.commit(asynchronous=True)
+                    self._record_lag(good[-1])
         finally:
-            # the last state is stored and committed while the consumer still owns its partitions
-            keys = set().union(*self._keys.values()) if self._keys else set()
-            if self.on_revoke is not None and keys:
-                try:
-                    await self.on_revoke(keys)
-                except Exception as exc:  # the next run replays from the last commit
-                    log.warning("kafka: final store and commit failed: %s", exc)
+            await self._hand_back("final store and commit")
             self._closing = True
             with contextlib.suppress(KafkaException, RuntimeError):
                 await asyncio.to_thread(close)
+
+    async def _hand_back(self, what: str) -> None:
+        """Store and commit, then forget every partition's keys (``on_revoke`` with all of them)."""
+        keys = set().union(*self._keys.values()) if self._keys else set()
+        self._keys.clear()
+        if self.on_revoke is not None and keys:
+            try:
+                await self.on_revoke(keys)
+            except Exception as exc:  # the next owner replays from the last commit
+                log.warning("kafka: %s failed: %s", what, exc)
+
+    async def _rejoin(self, why: str, close: Callable[[], None]) -> None:
+        """A consumer that hit a fatal error (fenced, its group state lost with a broker restart)
+        is replaced by a new member; what this one held is stored and handed back first."""
+        log.warning("kafka consumer failed (%s): rejoining the group", why)
+        await self._hand_back("store before rejoining")
+        self._position.clear()
+        self._closing = True
+        with contextlib.suppress(KafkaException, RuntimeError):
+            await asyncio.to_thread(close)
+        self._closing = False
+        self._consumer = self._bus.consumer(self.group, on_commit=self._on_commit, **self._config)
+        self._consumer.subscribe([self._bus._topic(self.topic)], on_assign=self._assigned, on_revoke=self._revoked)
+        self.rejoins += 1
+        KAFKA_REBALANCES.labels(self.topic, "rejoined").inc()
 
     def _record_lag(self, last: Any) -> None:
         with contextlib.suppress(KafkaException):
@@ -402,3 +462,10 @@ class KafkaSubscription:
 
 async def _await(awaitable: Awaitable[None]) -> None:
     await awaitable
+
+
+def _fatal(err: object) -> bool:
+    """A producer error that only a new producer gets past (librdkafka reports some as ``_FATAL``)."""
+    if not isinstance(err, KafkaError):
+        return False
+    return bool(err.fatal()) or err.code() == KafkaError._FATAL

@@ -215,6 +215,33 @@ class BinanceSource:
         self._live_wm = max(self._live_wm, watermark_ms)
         self._last_wm = max(self._last_wm, watermark_ms)
 
+    def rewind(self, last_ids: dict[str, int], watermark_ms: int) -> int:
+        """Send again everything after ``last_ids`` (the broker lost what it had acknowledged).
+
+        Batches still queued are dropped, each symbol behind is refilled from REST after its
+        last kept id (live trades wait behind the refill, so ids stay in order), and the
+        watermark goes back to ``watermark_ms``: what the consumer may have read of the lost
+        stamps it keeps as its own maximum. Returns how many symbols were rewound.
+        """
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if not isinstance(item, TradeBatch) and item is not None:  # an error or the end: keep it
+                self._queue.put_nowait(item)
+                break
+        self._held.clear()
+        n = 0
+        for symbol, tracker in self._trackers.items():
+            last = last_ids.get(symbol)
+            if last is None or tracker.high is None or last >= tracker.high:
+                continue
+            tracker.high, tracker.missing = int(last), []
+            self._repairer.start(symbol, tail=True)
+            n += 1
+        self._live_wm = self._last_wm = self._taken_wm = min(self._last_wm, watermark_ms)
+        self.health.detail["rewinds"] = str(int(self.health.detail.get("rewinds", "0")) + 1)
+        log.warning("binance source rewound after a broker restart", extra={"symbols": n, "last_ids": last_ids})
+        return n
+
     @property
     def repairing(self) -> bool:
         """True while a gap is open or being refilled from REST (the watermark holds meanwhile)."""
