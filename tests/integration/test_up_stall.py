@@ -114,12 +114,14 @@ def _stored(db: Path, symbol: str, interval: Interval) -> dict[int, Bar]:
 
 
 def _check(where: str, symbol: str, interval: Interval, want: dict[int, Bar], got: dict[int, Bar],
-           horizon_ms: int, complete: bool) -> list[str]:
-    """Differences among candles that end by ``horizon_ms`` (all of them when ``complete``, else
-    up to the last one ``got`` has, which must be a gap-free prefix)."""
+           horizon_ms: int, complete: bool, drop_ms: int) -> list[str]:
+    """Differences among candles that end by ``horizon_ms``. When not ``complete``, only up to
+    the last candle ``got`` has (a gap-free prefix), but at least every candle that had closed
+    before the first drop."""
     end = horizon_ms - interval.ms + 1  # open times before this end by the horizon
     if not complete:
-        end = min(end, max((t + 1 for t, g in got.items() if g.trades), default=0))
+        closed_before_drop = drop_ms - interval.ms - 1_000  # interval + grace + a tick before the drop
+        end = min(end, max([closed_before_drop, *(t + 1 for t, g in got.items() if g.trades)]))
     w = {t: b for t, b in want.items() if t < end}
     g = {t: b for t, b in got.items() if t < end}
     lines = diff_bars(w, g)
@@ -140,6 +142,7 @@ class Sequence:
     def __init__(self, fake: ThreadedFake, up: UpProcess) -> None:
         self.fake, self.up = fake, up
         self.journal: list[str] = []
+        self.drop_ms = 0  # wall time of the first drop
 
     def note(self, text: str) -> None:
         self.journal.append(f"{_when(_wall_ms())} {text}")
@@ -158,6 +161,7 @@ class Sequence:
             server.drop_all()
 
         self.fake.call(go, self.fake.server)
+        self.drop_ms = self.drop_ms or _wall_ms()
         self.note(f"drop: next {refuse} handshakes refused, then {'silent' if silent else 'normal'}")
 
     def run(self, stall: Stall) -> None:
@@ -213,22 +217,24 @@ def test_stalled_reconnect_closes_no_candle_early(name: str, tmp_path: Path, sha
                 for s in SYMBOLS:
                     for iv in INTERVALS:
                         problems += _check("API", s, iv, want_of(fake, s, iv), _closed(up, s, iv),
-                                           horizon, stall.complete and ok)
+                                           horizon, stall.complete and ok, seq.drop_ms)
             else:
                 (problems.append if stall.complete else seq.note)(f"coincast up exited ({up.proc.returncode})")
             code = up.stop(signal.SIGINT)
             seq.note(f"coincast up stopped, exit code {code}")
         rest_log = [f"{p} {q}" for p, q in fake.server.rest_log]
+        if unserved := fake.call(list, fake.server.rest_faults):  # the scenario did not happen as meant
+            problems.append(f"canned REST answers never requested: {[status for status, _, _ in unserved]}")
         for s in SYMBOLS:
             for iv in INTERVALS:
                 problems += _check("store", s, iv, want_of(fake, s, iv), _stored(data / "coincast.db", s, iv),
-                                   horizon, stall.complete and ok)
+                                   horizon, stall.complete and ok, seq.drop_ms)
     if stall.complete and code != 0:
         problems.append(f"coincast up exit code {code}")
+    report = "\n".join([f"stall {name}: {stall}", "journal:", *(f"  {x}" for x in seq.journal),
+                        "REST requests:", *(f"  {x}" for x in rest_log[:20]), "problems:", *problems])
+    print(report, file=sys.stderr)
     if problems:
-        report = "\n".join([f"stall {name}: {stall}", "journal:", *(f"  {x}" for x in seq.journal),
-                            "REST requests:", *(f"  {x}" for x in rest_log[:20]), "problems:", *problems])
-        print(report, file=sys.stderr)
         pytest.fail(f"{report}\n\nlog:\n{up.log.read_text(errors='replace')[-4000:]}")
 
 
