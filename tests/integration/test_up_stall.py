@@ -176,6 +176,8 @@ class Sequence:
             self.drop(0, silent=True)
             self.wait(lambda: self.connections() > n1, 30, "reconnected during repair (silent)")
         time.sleep(stall.silent_s)  # the stall itself: the market trades, the connection says nothing
+        if "COINCAST_BINANCE__STALE_AFTER_S" in stall.env:
+            self.wait(lambda: self.connections() >= n0 + 2, 15, "the watchdog replaced the silent connection")
         self.fake.call(setattr, server, "silent", False)
         self.note(f"silence over after {stall.silent_s:.0f}s; {self.connections()} connections so far")
         if stall.second_drop_after_s is not None:
