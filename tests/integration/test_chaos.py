@@ -42,6 +42,7 @@ SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
 TICK_S = 0.05  # every symbol trades once per tick: 20 trades/s each
 MARKET_S = 240  # trades generated; the market is stopped well before they run out
 INTERVALS = (Interval.M1, Interval.S1)
+TRADES_TOPIC = "coincast.trades"  # the bus's default prefix + topic
 ROLE_ENV = {
     "COINCAST_SYMBOLS": ",".join(SYMBOLS),
     "COINCAST_STREAM__INTERVALS": "1s,1m",
@@ -165,6 +166,24 @@ class Cluster:
         return "\n".join(p.tail() for p in [*self.roles.values(), self.broker])
 
 
+def _trades_topic(bootstrap: str) -> str:
+    """End offsets of the trades topic's partitions and the process group's committed offsets
+    (diagnostics: tells a producer that stopped from a consumer that stopped)."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "coincast-process", "enable.auto.commit": False})
+    try:
+        topic = c.list_topics(TRADES_TOPIC, timeout=5).topics.get(TRADES_TOPIC)
+        tps = [TopicPartition(TRADES_TOPIC, p) for p in sorted(topic.partitions)] if topic else []
+        committed = {tp.partition: tp.offset for tp in c.committed(tps, timeout=5)}
+        return ", ".join(f"p{tp.partition} end {c.get_watermark_offsets(tp, timeout=5)[1]} "
+                         f"committed {committed.get(tp.partition)}" for tp in tps) or "no trades topic"
+    except KafkaException as exc:
+        return f"broker not answering: {exc}"
+    finally:
+        c.close()
+
+
 def _api_bars(url: str, symbol: str, interval: Interval) -> tuple[dict[int, Bar], list[int]]:
     """Closed candles served by the API, and the open times of those it still shows as open."""
     r = httpx.get(f"{url}/api/v1/candles/{symbol}", params={"interval": interval.value, "limit": 5_000}, timeout=10)
@@ -206,7 +225,8 @@ def test_sigkill_ingest_process_and_broker_loses_and_doubles_nothing(
     api = f"http://127.0.0.1:{port}"
     problems: list[str] = []
     with ThreadedFake(shared_data / "binance_fixtures", markets, trades_per_tick=1, tick_s=TICK_S) as fake:
-        env = {**os.environ, **ROLE_ENV, "COINCAST_BUS__URL": f"kafka://127.0.0.1:{broker.port}",
+        bootstrap = f"127.0.0.1:{broker.port}"
+        env = {**os.environ, **ROLE_ENV, "COINCAST_BUS__URL": f"kafka://{bootstrap}",
                "COINCAST_STORE__URL": postgres_url, "COINCAST_DATA_DIR": str(tmp_path),
                "COINCAST_BINANCE_WS_URL": fake.server.ws_url, "COINCAST_BINANCE_REST_URL": fake.server.rest_url}
         coincast = [sys.executable, "-m", "coincast"]
@@ -241,8 +261,10 @@ def test_sigkill_ingest_process_and_broker_loses_and_doubles_nothing(
                 recent = time.time_ns() // 1_000_000 - 4_000
                 return all(store.latest_open_ms(s, Interval.S1) >= recent for s in SYMBOLS)
 
+            cluster.note(f"trades topic: {_trades_topic(bootstrap)}")
             if not cluster.wait(caught_up, 60, "1s candles of every symbol stored up to 4 s ago"):
                 problems.append("the pipeline did not catch up within 60 s after the last kill")
+                cluster.note(f"trades topic: {_trades_topic(bootstrap)}")
 
             now_ms = time.time_ns() // 1_000_000
             stop_ms = (now_ms // 60_000 + 1) * 60_000 - 1_500  # just before a minute ends: a short wait
