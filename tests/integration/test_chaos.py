@@ -4,7 +4,10 @@
 run as processes around a noida-db Kafka broker and PostgreSQL, fed by the fake Binance exchange
 trading a synthetic market (3 symbols, 20 trades/s each, exactly representable prices and sizes).
 A seeded random schedule ``SIGKILL``\\ s ingest, one process instance or both, and the broker,
-each restarted after a short random delay with the same command line (a supervisor). Then the
+each restarted after a short random delay with the same command line (a supervisor; a role
+that exits on its own is restarted too, and reported). noida-db snapshots its log once a second,
+so its clients are frozen for that second before its ``SIGKILL``: like a real broker, it keeps
+everything it acknowledged (see :meth:`tests.integration.supervisor.NoidaBroker.crash`). Then the
 killing stops, the pipeline must catch up, the market stops just before a minute boundary, every
 minute must close, and every stored 1m and 1s candle -- read from the store and through the serve
 role's API -- must equal the candles of every trade the exchange released: OHLCV, quote and taker
