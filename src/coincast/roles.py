@@ -362,11 +362,14 @@ class FoldRestorer:
         self.restored |= symbols
         log.info("fold restored", extra={"symbols": sorted(symbols)})
 
-    async def revoked(self, symbols: set[str]) -> None:
-        await self._writer.flush()
+    async def revoked(self, symbols: set[str]) -> object:
+        """Store everything, forget ``symbols``; returns the bus position the store now covers
+        (the subscription commits it before the partitions go)."""
+        await self._writer.flush(commit=False)
         self._aggregator.drop(symbols)
         self.restored -= symbols
         log.info("fold handed over", extra={"symbols": sorted(symbols)})
+        return self._writer.stored_position
 
 
 class ServeRole:

@@ -308,7 +308,9 @@ class KafkaSubscription:
     def __init__(self, bus: KafkaBus, topic: str, group: str, *, auto_commit: bool, **config: Any) -> None:
         self.topic = topic
         self.group = group
-        self.on_revoke: Callable[[set[str]], Awaitable[None]] | None = None
+        # stores what the caller holds and forgets the keys; returns the position now stored
+        self.on_revoke: Callable[[set[str]], Awaitable[Position | None]] | None = None
+        self._in_rebalance = False
         self.lag = 0
         self.committed_ms = 0
         self.rebalances = 0
@@ -343,8 +345,8 @@ class KafkaSubscription:
         raises: a commit that fails or is lost only means a longer replay, which the fold
         de-duplicates. The broker's answer is logged and counted by :meth:`_on_commit`.
         """
-        if not position or self._closing:
-            return
+        if not position or self._closing or self._in_rebalance:
+            return  # during a rebalance only the callback's own thread may commit (see _revoked)
         offsets = [TopicPartition(t, p, o) for (t, p), o in position.items()]
         try:
             self._consumer.commit(offsets=offsets, asynchronous=True)
@@ -367,15 +369,23 @@ class KafkaSubscription:
                  extra={"topic": self.topic, "partitions": [p.partition for p in partitions]})
 
     def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Before partitions go: the caller stores its state (on its event loop, which calls no
+        consumer method meanwhile), then this thread commits what was stored."""
         self.rebalances += 1
         KAFKA_REBALANCES.labels(self.topic, "revoked").inc(len(partitions))
         keys = set().union(*(self._keys.pop(p.partition, set()) for p in partitions)) if partitions else set()
         if self.on_revoke is not None and self._loop is not None and keys and not self._closing:
-            fut = asyncio.run_coroutine_threadsafe(_await(self.on_revoke(keys)), self._loop)
+            self._in_rebalance = True
             try:
-                fut.result(timeout=30)
+                fut = asyncio.run_coroutine_threadsafe(_stored(self.on_revoke(keys)), self._loop)
+                position = fut.result(timeout=30)
+                if position:
+                    offsets = [TopicPartition(t, p, o) for (t, p), o in position.items()]
+                    consumer.commit(offsets=offsets, asynchronous=False)
             except Exception as exc:  # the new owner replays from the last commit: nothing is lost
-                log.warning("kafka revoke handler failed: %s", exc)
+                log.warning("kafka revoke handler failed: %s: %s", type(exc).__name__, exc)
+            finally:
+                self._in_rebalance = False
         for p in partitions:
             self._position.pop((p.topic, p.partition), None)
         log.info("kafka partitions revoked",
@@ -433,7 +443,9 @@ class KafkaSubscription:
         self._keys.clear()
         if self.on_revoke is not None and keys:
             try:
-                await self.on_revoke(keys)
+                position = await self.on_revoke(keys)
+                if position:
+                    await self.commit(position)
             except Exception as exc:  # the next owner replays from the last commit
                 log.warning("kafka: %s failed: %s", what, exc)
 
@@ -460,8 +472,8 @@ class KafkaSubscription:
                 KAFKA_LAG.labels(self.topic, self.group).set(self.lag)
 
 
-async def _await(awaitable: Awaitable[None]) -> None:
-    await awaitable
+async def _stored(awaitable: Awaitable[Position | None]) -> Position | None:
+    return await awaitable
 
 
 def _fatal(err: object) -> bool:

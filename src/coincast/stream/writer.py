@@ -47,6 +47,7 @@ class StoreWriter:
         self._pending: list[Candle] = []
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self.stored_position: Any = None  # the bus position the last successful flush covered
         self.written = 0
         self.failures = 0
 
@@ -56,10 +57,11 @@ class StoreWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="store-writer")
 
-    async def flush(self) -> int:
+    async def flush(self, *, commit: bool = True) -> int:
         """Write the closed candles, then the fold state taken at the same instant (so a restart
         resumes exactly after what is stored), then dead letters; then commit the bus position
-        taken at that instant."""
+        taken at that instant (``commit`` False: only record it in ``stored_position``, for a
+        caller that commits itself)."""
         async with self._lock:
             batch, self._pending = self._pending, []
             state = self._fold_state() if self._fold_state is not None else None
@@ -79,7 +81,8 @@ class StoreWriter:
                 raise
             self.written += n
             WRITES.inc(n)
-            if position is not None and self._commit is not None:
+            self.stored_position = position
+            if commit and position is not None and self._commit is not None:
                 await self._commit(position)
             return n
 
