@@ -6,8 +6,11 @@ trading a synthetic market (3 symbols, 20 trades/s each, exactly representable p
 A seeded random schedule ``SIGKILL``\\ s ingest, one process instance or both, and the broker,
 each restarted after a short random delay with the same command line (a supervisor; a role
 that exits on its own is restarted too, and reported). noida-db snapshots its log once a second,
-so its clients are frozen for that second before its ``SIGKILL``: like a real broker, it keeps
-everything it acknowledged (see :meth:`tests.integration.supervisor.NoidaBroker.crash`). Then the
+so for one kind of broker kill its clients are frozen for that second before its ``SIGKILL``: like
+a replicated broker, it keeps everything it acknowledged (see
+:meth:`tests.integration.supervisor.NoidaBroker.crash`). The other kind is a plain ``SIGKILL``: the
+broker comes back without what it acknowledged in its last second, and ingest must notice and
+send it again (read back the topic's end, refill from the exchange's REST API). Then the
 killing stops, the pipeline must catch up, the market stops just before a minute boundary, every
 minute must close, and every stored 1m and 1s candle -- read from the store and through the serve
 role's API -- must equal the candles of every trade the exchange released: OHLCV, quote and taker
@@ -71,9 +74,11 @@ class Kill:
 
 
 def make_schedule(rng: np.random.Generator) -> list[Kill]:
-    """Every kind of kill at least once (ingest, one process, both processes, the broker), plus two
-    more at random, in random order, 3-7 s apart, each down 0.5-3 s."""
-    kinds = ["ingest", "process", "both", "broker", *rng.choice(["ingest", "process", "broker"], size=2)]
+    """Every kind of kill at least once (ingest, one process, both processes, the broker with what
+    it acknowledged on disk, the broker losing its last second), plus two more at random, in random
+    order, 3-7 s apart, each down 0.5-3 s."""
+    kinds = ["ingest", "process", "both", "broker", "broker-lossy",
+             *rng.choice(["ingest", "process", "broker", "broker-lossy"], size=2)]
     out, t = [], 0.0
     for kind in rng.permutation(kinds):
         t += float(rng.uniform(3.0, 7.0))
@@ -156,6 +161,9 @@ class Cluster:
         if k.targets == ("broker",):
             frozen_s = self.broker.crash(k.down_s, self.roles.values())
             self.note(f"[{k}] (clients frozen {frozen_s:.1f}s for the broker's snapshot)")
+        elif k.targets == ("broker-lossy",):  # what it acknowledged since its last snapshot is gone
+            self.broker.kill(k.down_s)
+            self.note(f"[{k}] (plain SIGKILL: the broker loses up to a second of acknowledged writes)")
         else:
             for name in k.targets:
                 self.roles[name].kill(k.down_s)

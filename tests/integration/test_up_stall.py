@@ -83,7 +83,7 @@ class Stall:
 STALLS = {
     "issue-sequence": Stall(),
     "drop-during-repair": Stall(drop_during_repair=True, span_minute=False),
-    "418-during-repair": Stall(rest=(REST_429, REST_418), complete=False, span_minute=False),
+    "418-during-repair": Stall(rest=(REST_429, REST_418), complete=True, span_minute=False),  # a 3 s ban is waited out
     # the watchdog (3 s) gives up on the silent connection twice before data flows again
     "silence-longer-than-watchdog": Stall(silent_s=8.0, env={"COINCAST_BINANCE__STALE_AFTER_S": "3"}),
     "two-drops-in-a-minute": Stall(silent_s=4.0, second_drop_after_s=3.0, span_minute=False),

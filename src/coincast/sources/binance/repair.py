@@ -52,6 +52,7 @@ class RepairOptions:
     retry_max_s: float = 15.0
     give_up_s: float = 120.0
     cooldown_s: float = 60.0
+    ban_wait_max_s: float = 300.0  # an IP ban (HTTP 418) at most this long is waited out, longer stops
 
 
 class RepairFailed(CoincastError):
@@ -171,6 +172,7 @@ class GapRepairer:
         self._tail: set[str] = set()
         self._open: dict[str, int] = {}  # gaps found per symbol and not yet filled
         self._rest_down_until = 0
+        self._banned_until = 0  # every worker waits out an IP ban (no request may extend it)
         self.active = 0
         self.closed = False
 
@@ -203,12 +205,24 @@ class GapRepairer:
         delay = self._opt.retry_s
         try:
             while not self.closed:
-                if symbol in self._tail:
-                    ok = await self._tail_round(symbol, tracker)
-                elif tracker.missing:
-                    ok = await self._gaps_round(symbol, tracker)
-                else:
-                    return
+                if (ban_s := (self._banned_until - self._clock.now_ms()) / 1000) > 0:
+                    await asyncio.sleep(ban_s)
+                try:
+                    if symbol in self._tail:
+                        ok = await self._tail_round(symbol, tracker)
+                    elif tracker.missing:
+                        ok = await self._gaps_round(symbol, tracker)
+                    else:
+                        return
+                except IpBanned as exc:
+                    if exc.retry_after_s > self._opt.ban_wait_max_s:
+                        raise
+                    # a short ban: wait it out with the watermark held, never ask during it
+                    self._health.last_error = f"gap repair {symbol}: {exc}; waiting {exc.retry_after_s:g} s"
+                    log.warning("binance REST ban, waiting it out", extra={"symbol": symbol, "s": exc.retry_after_s})
+                    until = self._clock.now_ms() + int(exc.retry_after_s * 1000)
+                    self._banned_until = max(self._banned_until, until)
+                    continue
                 if ok:
                     failing_since, delay = None, self._opt.retry_s
                     continue
