@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from coincast.domain import Interval, InvalidTimeRange
+from coincast.train.base import BAND_LEVELS, band_columns
 from coincast.train.forecasters.core import ReturnForecaster
 from coincast.train.registry import create_model
 
@@ -39,6 +40,7 @@ PREDICTION_COLUMNS = (
     "predicted_volatility",
     "level",
     "window",
+    *(c for b in BAND_LEVELS for c in band_columns(b)),
 )
 
 DEFAULT_RETRAIN = {Interval.H1: 7 * 86_400_000, Interval.D1: 30 * 86_400_000}

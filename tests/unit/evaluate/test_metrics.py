@@ -8,7 +8,7 @@ import pytest
 
 from coincast.evaluate.metrics import diebold_mariano, leaderboard, report_records, score
 from coincast.evaluate.walk_forward import training_frame
-from coincast.train.conformal import conformal_quantile, rolling_conformal
+from coincast.train.conformal import conformal_quantile, conformal_quantiles, rolling_conformal
 
 
 def _preds(rng: np.random.Generator, n: int, model: str, noise: float) -> pd.DataFrame:
@@ -95,7 +95,7 @@ def test_rolling_conformal_uses_only_realised_residuals() -> None:
     mu, sigma = np.zeros(n), np.ones(n)
     realized = np.where(np.arange(n) < 25, 0.1, 5.0)  # a regime change at row 25
     wanted = np.ones(n, dtype=bool)
-    q, _ = rolling_conformal(
+    q, _, bands = rolling_conformal(
         origin_ms=origin,
         target_ms=target,
         mu=mu,
@@ -104,10 +104,23 @@ def test_rolling_conformal_uses_only_realised_residuals() -> None:
         wanted=wanted,
         initial=np.full(20, 0.1),
         level=0.9,
+        band_levels=(0.5, 0.95),
     )
     # Row 25's own residual (5.0) is realised at its target time, after its origin: unused there.
     assert q[25] == pytest.approx(0.1)
     assert q[-1] == pytest.approx(5.0)
+    # Row 25: the pool (maxlen 20) still holds only residuals of 0.1.
+    assert bands.shape == (n, 2) and bands[25].tolist() == pytest.approx([0.1, 0.1])
+    # Last row: the pool (maxlen 20) holds 20 residuals of 5.0 -> ceil(21 * 0.95) = 20th: 5.0.
+    assert bands[-1].tolist() == pytest.approx([5.0, 5.0])
+
+
+def test_conformal_quantiles_match_the_single_level_quantile() -> None:
+    r = np.abs(np.random.default_rng(9).normal(size=37))
+    levels = (0.5, 0.8, 0.9, 0.95, 0.99)
+    assert conformal_quantiles(r, levels) == [conformal_quantile(r, lv) for lv in levels]
+    # 37 residuals: ceil(38 * 0.5) = 19th smallest; 0.99 needs ceil(38 * 0.99) = 38 > 37: infinite.
+    assert conformal_quantiles(np.arange(1.0, 38.0), (0.5, 0.99)) == [19.0, float("inf")]
 
 
 def test_training_frame_hides_targets_after_the_cut() -> None:

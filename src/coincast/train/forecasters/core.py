@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from coincast.domain import InvalidRequest
-from coincast.train.base import DEFAULT_LEVEL, F64, Forecast
+from coincast.train.base import BAND_LEVELS, DEFAULT_LEVEL, F64, Forecast
 from coincast.train.conformal import rolling_conformal
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -168,7 +168,7 @@ class ReturnForecaster(ABC):
         sigma = self._sigma(frame)[rows]
         mu, p = self._mean(frame, rows) if rows.size else (np.empty(0), None)
         wanted = wanted_all[rows]
-        q, p_pool = rolling_conformal(
+        q, p_pool, q_bands = rolling_conformal(
             origin_ms=om[rows],
             target_ms=target_ms[rows],
             mu=mu,
@@ -177,6 +177,7 @@ class ReturnForecaster(ABC):
             wanted=wanted,
             initial=self.cal_resid,
             level=self.level,
+            band_levels=BAND_LEVELS,
         )
         mu_w, sig_w, c_w = mu[wanted], sigma[wanted], close[rows][wanted]
         prob = p[wanted] if p is not None else p_pool
@@ -193,6 +194,10 @@ class ReturnForecaster(ABC):
             upper=c_w * np.exp(mu_w + q * sig_w),
             prob_up=np.asarray(prob, dtype=float),
             volatility=sig_w,
+            bands=tuple(
+                (b, c_w * np.exp(mu_w - q_bands[:, j] * sig_w), c_w * np.exp(mu_w + q_bands[:, j] * sig_w))
+                for j, b in enumerate(BAND_LEVELS)
+            ),
         )
 
     def save(self, directory: Path) -> None:
