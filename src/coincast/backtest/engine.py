@@ -15,9 +15,15 @@ Rules (the same for :mod:`coincast.backtest.paper`):
 * **Sizing.** ``fixed``: the weight is ``fraction``; ``vol_target``: ``target_vol`` divided by the
   trailing annualised volatility of bar returns up to the origin, capped at ``max_leverage``
   (flat while fewer than ``vol_window`` past returns exist).
-* **Costs.** Weights are reset to target every period. Every change of weight costs
-  ``|Δw| × (fee_bps + slippage_bps) / 10 000`` of equity at the time of the change: entering,
-  flipping, resizing, and closing (before a gap and after the last period).
+* **Holding.** A position is held between signals: consecutive joined periods with the same side
+  are one trade whose units are fixed at entry (size: the entry period's target weight), so its
+  value follows the price (a short from 0.594 to 0.276 earns +53.5 %, not the product of
+  per-period rebalanced returns) and nothing is traded, or charged, until the side changes, the
+  signal goes flat or a gap opens.
+* **Costs.** Every trade costs ``|Δw| × (fee_bps + slippage_bps) / 10 000`` of equity at the
+  time it is made: opening (the entry weight), closing (the weight the position has drifted to)
+  and both legs of a flip. ``break_even_bps`` is the cost per unit traded at which the strategy's
+  total return is zero (0 when it loses before costs).
 * **Benchmarks.** Buy-and-hold of the same symbol over the same span, cost free: its equity is
   ``price / first origin price``. A model that never trades (persistence: predicted return 0)
   is the zero line.
@@ -198,6 +204,84 @@ def positions(g: pd.DataFrame, cfg: BacktestConfig, vol: pd.Series | None = None
     return out
 
 
+def held_weights(target: np.ndarray, joined: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions held between signals: ``(weight, entry, start)`` per period.
+
+    A position (a *run*) opens when the side changes, or after a gap (``joined`` false), and is
+    held while later periods join on with the same side: its size is the target weight at its
+    first period (``entry`` is that period's index), later targets of the same side do not resize
+    it. ``start`` marks the first period of each run; flat periods have weight 0.
+    """
+    n = target.shape[0]
+    side = np.sign(target)
+    prev_side = np.concatenate([[0.0], side[:-1]])
+    start = (side != 0) & (~joined | (side != prev_side))
+    entry = np.maximum.accumulate(np.where(start, np.arange(n), 0))
+    weight = np.where(side != 0, target[entry], 0.0)
+    return weight, entry, start
+
+
+@dataclass(frozen=True, slots=True)
+class HeldPath:
+    """The cost-free path of held positions and the traded amounts, from which any cost rate follows.
+
+    ``gross`` is each period's equity factor before costs; ``d_in``/``d_out`` the weight traded at
+    the period's start (opening a run) and end (closing it), as fractions of equity at that time.
+    """
+
+    weight: np.ndarray
+    start: np.ndarray
+    gross: np.ndarray
+    d_in: np.ndarray
+    d_out: np.ndarray
+
+    def growth(self, cost_rate: float) -> np.ndarray:
+        """Per-period equity factors after paying ``cost_rate`` per unit of weight traded."""
+        out: np.ndarray = (1.0 - self.d_in * cost_rate) * self.gross * (1.0 - self.d_out * cost_rate)
+        return out
+
+    def break_even_bps(self) -> float:
+        """Cost per unit traded (basis points per side) at which the total return is zero.
+
+        0 when the strategy loses before costs; NaN when it never trades. Exact root of
+        ``prod(gross) * prod(1 - a * k) = 1`` over the traded amounts ``a`` (brentq).
+        """
+        traded = np.concatenate([self.d_in, self.d_out])
+        traded = traded[traded > 0]
+        if traded.size == 0:
+            return math.nan
+        log_gross = float(np.sum(np.log(self.gross)))
+        if not log_gross > 0:
+            return 0.0
+        from scipy.optimize import brentq
+
+        top = (1.0 - 1e-12) / float(traded.max())
+        k = brentq(lambda c: log_gross + float(np.sum(np.log1p(-traded * c))), 0.0, top, xtol=1e-14)
+        return float(k) * 10_000.0
+
+
+def held_path(target: np.ndarray, joined: np.ndarray, p0: np.ndarray, p1: np.ndarray) -> HeldPath:
+    """Hold each run's units from entry to exit: its value follows the price, not a daily reset.
+
+    Within a run entered at price ``P`` with weight ``w`` the equity after ``t`` is
+    ``E * (1 + w * (p_t / P - 1))`` (``E`` the equity after the entry cost), so a held short or
+    long earns exactly the price move times its entry weight; closing trades the weight the
+    position has drifted to, ``w * (p_exit / P) / (1 + w * (p_exit / P - 1))``.
+    """
+    w, entry, start = held_weights(target, joined)
+    p_entry = p0[entry]
+    g_end = 1.0 + w * (p1 / p_entry - 1.0)
+    g_prev = np.where(start | (w == 0), 1.0, np.concatenate([[1.0], g_end[:-1]]))
+    n = target.shape[0]
+    last = np.ones(n, dtype=bool)  # the run ends with this period
+    last[:-1] = np.concatenate([start[1:] | (w[1:] == 0)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drifted = np.where(g_end > 0, np.abs(w * (p1 / p_entry) / g_end), 0.0)
+    d_in = np.where(start, np.abs(w), 0.0)
+    d_out = np.where(last & (w != 0), drifted, 0.0)
+    return HeldPath(w, start, g_end / g_prev, d_in, d_out)
+
+
 def backtest_group(g: pd.DataFrame, cfg: BacktestConfig) -> BacktestResult:
     """Backtest one (symbol, model, horizon) group of a validated predictions frame."""
     g = g.sort_values("origin_time", kind="stable").drop_duplicates("origin_time", keep="last")
@@ -207,26 +291,19 @@ def backtest_group(g: pd.DataFrame, cfg: BacktestConfig) -> BacktestResult:
         else None
     )
     sel = g.iloc[select_periods(times_ms(g["origin_time"]), times_ms(g["target_time"]))]
-    w = positions(sel, cfg, vol)
     o_ms, t_ms = times_ms(sel["origin_time"]), times_ms(sel["target_time"])
     p0, p1 = sel["origin_price"].to_numpy(float), sel["actual_price"].to_numpy(float)
-    r = p1 / p0 - 1.0
     n = len(sel)
     joined = np.zeros(n, dtype=bool)  # the period starts where the previous one ended
     joined[1:] = o_ms[1:] == t_ms[:-1]
-    prev_w = np.where(joined, np.concatenate([[0.0], w[:-1]]), 0.0)
-    next_w = np.concatenate([np.where(joined[1:], w[1:], 0.0), [0.0]])
-    # A change between periods is split so each trade carries its own costs: a resize on the same
-    # side is charged to the new period; a close (or the closing half of a flip) to the old one.
-    same_prev = np.sign(w) == np.sign(prev_w)
-    d_in = np.where(same_prev, np.abs(w - prev_w), np.abs(w))
-    d_out = np.where(np.sign(next_w) == np.sign(w), 0.0, np.abs(w))
+    path = held_path(positions(sel, cfg, vol), joined, p0, p1)
+    w, d_in, d_out = path.weight, path.d_in, path.d_out
     k = cfg.cost_rate
-    growth = (1.0 - d_in * k) * (1.0 + w * r) * (1.0 - d_out * k)
+    growth = path.growth(k)
     net = growth - 1.0
     eq = np.cumprod(growth)
     eq_before = np.concatenate([[1.0], eq[:-1]])
-    at_exit = eq_before * (1.0 - d_in * k) * (1.0 + w * r)
+    at_exit = eq_before * (1.0 - d_in * k) * path.gross
     cost_money = eq_before * d_in * k + at_exit * d_out * k
     fee_share = cfg.fee_bps / (cfg.fee_bps + cfg.slippage_bps) if k > 0 else 0.0
 
@@ -239,7 +316,7 @@ def backtest_group(g: pd.DataFrame, cfg: BacktestConfig) -> BacktestResult:
     bh_ret = bh_curve[1:] / bh_curve[:-1] - 1.0
     curve = np.concatenate([[1.0], eq])
 
-    trades = _trades(sel, w, joined, net, r)
+    trades = _trades(sel, path, net)
     held_ms = float(np.sum((t_ms - o_ms)[w != 0]))
     metrics = _metrics(net, curve, span_ms, ppy) | {
         "trades": float(len(trades)),
@@ -249,6 +326,7 @@ def backtest_group(g: pd.DataFrame, cfg: BacktestConfig) -> BacktestResult:
         "fees_paid": float(cost_money.sum() * fee_share),
         "slippage_paid": float(cost_money.sum() * (1.0 - fee_share)),
         "periods": float(n),
+        "break_even_bps": path.break_even_bps(),
     }
     times = pd.to_datetime(np.concatenate([[start_ms], t_ms]), unit="ms", utc=True)
     equity = pd.DataFrame(
@@ -288,22 +366,20 @@ def _metrics(net: np.ndarray, curve: np.ndarray, span_ms: int, ppy: float) -> di
     }
 
 
-def _trades(sel: pd.DataFrame, w: np.ndarray, joined: np.ndarray, net: np.ndarray, r: np.ndarray) -> pd.DataFrame:
-    """Runs of joined periods with the same side form one trade."""
-    side = np.sign(w)
-    prev_side = np.concatenate([[0.0], side[:-1]])
-    starts = (side != 0) & (~joined | (side != prev_side))
-    run = np.where(side != 0, np.cumsum(starts), 0)
+def _trades(sel: pd.DataFrame, path: HeldPath, net: np.ndarray) -> pd.DataFrame:
+    """Each held run is one trade: entry at its first origin, exit at its last target."""
+    w = path.weight
+    run = np.where(w != 0, np.cumsum(path.start), 0)
     frame = pd.DataFrame(
         {
             "run": run,
             "entry_time": sel["origin_time"].to_numpy(),
             "exit_time": sel["target_time"].to_numpy(),
-            "side": np.where(side > 0, "long", "short"),
+            "side": np.where(w > 0, "long", "short"),
             "weight": w,
             "entry_price": sel["origin_price"].to_numpy(float),
             "exit_price": sel["actual_price"].to_numpy(float),
-            "gross": 1.0 + w * r,
+            "gross": path.gross,
             "net": 1.0 + net,
         }
     )
@@ -325,7 +401,7 @@ def _trades(sel: pd.DataFrame, w: np.ndarray, joined: np.ndarray, net: np.ndarra
         entry_time=("entry_time", "first"),
         exit_time=("exit_time", "last"),
         side=("side", "first"),
-        weight=("weight", "mean"),
+        weight=("weight", "first"),
         entry_price=("entry_price", "first"),
         exit_price=("exit_price", "last"),
         periods=("gross", "size"),

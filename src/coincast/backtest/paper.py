@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from coincast.backtest.engine import (
     BacktestConfig,
     BacktestResult,
     backtest_group,
+    held_weights,
     positions,
     select_periods,
     times_ms,
@@ -104,24 +106,27 @@ class PaperAccount:
         return predictions_frame(self._rows[k] for k in sorted(self._rows))
 
     def position(self) -> OpenPosition | None:
-        """The position taken by the latest forecast the rules accept (None when flat or nothing fed)."""
+        """The position held over the latest accepted forecast (None when flat or nothing fed).
+
+        Its weight is the one the position was opened with (positions are held between signals).
+        """
         if not self._rows:
             return None
         g = self._frame()
         o_ms, t_ms = times_ms(g["origin_time"]), times_ms(g["target_time"])
-        sel = g.iloc[select_periods(o_ms, t_ms)].tail(1)
+        sel = g.iloc[select_periods(o_ms, t_ms)]
         vol = (
             trailing_vol(o_ms, g["origin_price"].to_numpy(float), self.config.vol_window)
             if self.config.sizing == "vol_target"
             else None
         )
-        w = float(positions(sel, self.config, vol)[0])
+        so, st = times_ms(sel["origin_time"]), times_ms(sel["target_time"])
+        joined = np.concatenate([[False], so[1:] == st[:-1]])
+        held, _, _ = held_weights(positions(sel, self.config, vol), joined)
+        w = float(held[-1])
         if w == 0.0:
             return None
-        row = sel.iloc[0]
-        return OpenPosition(
-            w, int(times_ms(sel["origin_time"])[0]), int(times_ms(sel["target_time"])[0]), float(row["origin_price"])
-        )
+        return OpenPosition(w, int(so[-1]), int(st[-1]), float(sel["origin_price"].iloc[-1]))
 
     def result(self) -> BacktestResult | None:
         """The record of the settled periods: every scored forecast up to the first unscored one."""
