@@ -37,6 +37,12 @@ def evaluate(
     seed: Annotated[int, typer.Option("--seed", help="Random seed; a fixed seed reproduces the run.")] = 0,
     level: Annotated[float, typer.Option("--level", help="Nominal coverage of the intervals.")] = 0.9,
     jobs: Annotated[int, typer.Option("--jobs", help="Parallel processes.")] = 2,
+    fee_bps: Annotated[
+        float, typer.Option("--fee-bps", help="Fee per trade of the after-cost scores, basis points.")
+    ] = 10.0,
+    slippage_bps: Annotated[
+        float, typer.Option("--slippage-bps", help="Slippage per trade of the after-cost scores, basis points.")
+    ] = 5.0,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the report (one record per symbol and model).")
     ] = None,
@@ -103,6 +109,8 @@ def evaluate(
             seed=seed,
             level=level,
             n_jobs=jobs,
+            fee_bps=fee_bps,
+            slippage_bps=slippage_bps,
             cache_dir=cache_dir,
             progress=tick,
             on_plan=plan,
@@ -112,8 +120,13 @@ def evaluate(
             b.close()
     write_report(result, json_out, predictions)
     board = result.leaderboard
-    cols = ["horizon", "model", "mase", "r2_returns", "directional_accuracy", "interval_coverage", "n"]
+    cols = ["horizon", "model", "mase", "directional_accuracy", "beats_persistence_mae", "beats_persistence_mse",
+            "strategy_return", "buy_and_hold_return", "strategy_sharpe", "strategy_max_drawdown",
+            "strategy_turnover", "break_even_bps", "pinball_pct", "coverage_50", "coverage_80", "coverage_90",
+            "coverage_95", "n"]
     typer.echo(board[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    typer.echo(f"after-cost scores: long/short on the forecast's sign at {fee_bps:g} bp fee + {slippage_bps:g} bp "
+               "slippage per trade; beats_* count coins with a one-sided DM p < 0.05 on that loss")
     typer.echo(f"features: {result.features}; {len(result.predictions)} forecasts")
     if settings is not None:
         from coincast.domain import Interval
