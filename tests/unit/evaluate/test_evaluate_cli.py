@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from coincast.cli.main import main
 from coincast.backtest import run_backtest
+from coincast.cli.main import main
 from coincast.evaluate.metrics import METRIC_NAMES, diebold_mariano
 from coincast.evaluate.trading import default_strategy
 

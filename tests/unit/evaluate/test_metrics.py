@@ -105,7 +105,8 @@ def test_better_in_mae_worse_in_mse_wins_only_on_mae() -> None:
     actual = origin + rng.choice([-1.0, 1.0], n)
     miss = rng.permutation(np.r_[np.zeros(900), np.ones(100)]) * rng.choice([-5.0, 5.0], n)
     base = pd.DataFrame({"symbol": "BTCUSDT", "horizon": "1h", "origin_time": t,
-                         "target_time": t + pd.Timedelta(hours=1), "origin_price": origin, "actual_price": actual, "prob_up": 0.5, "level": 0.9})
+                         "target_time": t + pd.Timedelta(hours=1), "origin_price": origin,
+                         "actual_price": actual, "prob_up": 0.5, "level": 0.9})
     model = base.assign(model="lumpy", predicted_price=actual + miss)
     pers = base.assign(model="persistence", predicted_price=origin)
     for f in (model, pers):
