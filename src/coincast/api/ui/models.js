@@ -97,6 +97,7 @@ const authFailed = (err) => err && (err.status === 401 || err.status === 403);
 const dmCell = (p) => (Number.isFinite(p) ? `<span class="${p < 0.05 ? "up" : p > 0.95 ? "down" : ""}">${num(p, 3)}</span>` : "—");
 const signedPct = (x, d = 1) => (Number.isFinite(x) ? `<span class="${x > 0 ? "up" : x < 0 ? "down" : ""}">${x > 0 ? "+" : ""}${(x * 100).toFixed(d)} %</span>` : "—");
 const CAL_LEVELS = [50, 80, 90, 95];
+const breakEven = (bp) => (!Number.isFinite(bp) ? "—" : bp > 0 ? `${num(bp, 1)} bp` : `<span class="down" title="loses before costs">0 bp</span>`);
 
 /** After-cost results of each model's default strategy (long/short on the forecast's sign, held
  * between signals) next to buy-and-hold, from the walk-forward metrics. */
@@ -114,7 +115,7 @@ function costTable(rows) {
         <td class="num">${num(m.strategy_sharpe, 2)} <span class="fc-n">/ ${num(m.buy_and_hold_sharpe, 2)}</span></td>
         <td class="num">${signedPct(m.strategy_max_drawdown)} <span class="fc-n">/ ${signedPct(m.buy_and_hold_max_drawdown)}</span></td>
         <td class="num">${num(m.strategy_turnover, 1)}</td>
-        <td class="num">${Number.isFinite(m.break_even_bps) ? `${num(m.break_even_bps, 1)} bp` : "—"}</td></tr>`;
+        <td class="num">${breakEven(m.break_even_bps)}</td></tr>`;
     })
     .join("");
   return `<div class="mdl-scroll"><table class="mdl-table mdl-cost"><caption>After costs${Number.isFinite(cost) ? ` (${num(cost, 0)} bp per trade)` : ""} · long/short on the forecast's sign vs buy-and-hold</caption>
@@ -333,14 +334,15 @@ export class ModelsPage {
             const m = r.metrics;
             const gain = (1 - m.mase) * 100;
             const w = Math.min(100, (m.mase / top) * 100);
-            const note = r.baseline ? "baseline" : `${gain >= 0 ? "beats" : "trails"} persistence by ${Math.abs(gain).toFixed(1)} %`;
-            return `<tr class="${r.baseline ? "baseline" : ""}${r.live ? " is-live" : ""}">
+            const base = r.baseline || r.model === "persistence";
+            const note = base ? "baseline" : `${gain >= 0 ? "beats" : "trails"} persistence by ${Math.abs(gain).toFixed(1)} %`;
+            return `<tr class="${base ? "baseline" : ""}${r.live ? " is-live" : ""}">
               <td class="rank">${i + 1}</td><td>${esc(r.model)}${r.live ? ' <span class="mdl-badge live">live</span>' : ""}</td>
               <td class="bar-cell"><span class="bar ${m.mase < 1 ? "good" : m.mase > 1 ? "bad" : "base"}" style="width:${w.toFixed(1)}%"></span><span class="one" style="left:${((1 / top) * 100).toFixed(1)}%"></span></td>
               <td class="num">${num(m.mase, 3)}</td><td class="num">${pct(m.directional_accuracy)}</td>
               <td class="num" title="one-sided Diebold-Mariano p-value: lower absolute error than persistence (backs MASE)">${dmCell(m.dm_pvalue_mae)}</td>
               <td class="num" title="one-sided Diebold-Mariano p-value: lower squared error than persistence (backs RMSE)">${dmCell(m.dm_pvalue_mse)}</td>
-              <td class="note ${r.baseline ? "" : gain >= 0 ? "up" : "down"}">${note}</td></tr>`;
+              <td class="note ${base ? "" : gain >= 0 ? "up" : "down"}">${note}</td></tr>`;
           })
           .join("");
         return `<div class="mdl-board-group"><h3>${esc(key)}</h3>
@@ -501,7 +503,7 @@ export class ModelsPage {
       ["DM p MAE", dmCell(m.dm_pvalue_mae), "one-sided Diebold-Mariano test: lower absolute error than persistence"],
       ["DM p MSE", dmCell(m.dm_pvalue_mse), "one-sided Diebold-Mariano test: lower squared error than persistence"],
       ["After costs", `${signedPct(m.strategy_return)} <span class="fc-n">B&amp;H ${signedPct(m.buy_and_hold_return)}</span>`, "total return of long/short on the forecast's sign, after fees and slippage, vs buy-and-hold"],
-      ["Break-even", Number.isFinite(m.break_even_bps) ? `${num(m.break_even_bps, 1)} bp` : "—", "cost per trade at which the strategy's return is zero"],
+      ["Break-even", breakEven(m.break_even_bps), "cost per trade at which the strategy's return is zero"],
       ["Pinball", Number.isFinite(m.pinball_pct) ? `${num(m.pinball_pct, 4)} %` : "—", "mean pinball loss at the 50/80/90/95 % bands' quantiles, % of price"],
       ["n", `${formatInt(m.n)}${m.windows ? ` <span class="fc-n">${m.windows} window${m.windows === 1 ? "" : "s"}</span>` : ""}`, "scored walk-forward forecasts"],
     ];
