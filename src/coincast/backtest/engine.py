@@ -13,8 +13,11 @@ Rules (the same for :mod:`coincast.backtest.paper`):
   ``confident_only`` keeps a position only when the interval excludes the origin price
   (``lower > origin_price`` for a long, ``upper < origin_price`` for a short).
 * **Sizing.** ``fixed``: the weight is ``fraction``; ``vol_target``: ``target_vol`` divided by the
-  trailing annualised volatility of bar returns up to the origin, capped at ``max_leverage``
-  (flat while fewer than ``vol_window`` past returns exist).
+  annualised volatility expected at the origin, capped at ``max_leverage``. With ``vol_source``
+  ``forecast`` (the default) that is the forecast's own ``predicted_volatility`` (the volatility
+  model behind every forecaster: log-HAR-RV), annualised by ``sqrt(year / horizon)``; with
+  ``trailing``, or for predictions without that column, the trailing volatility of bar returns up
+  to the origin (flat while fewer than ``vol_window`` past returns exist).
 * **Holding.** A position is held between signals: consecutive joined periods with the same side
   are one trade whose units are fixed at entry (size: the entry period's target weight), so its
   value follows the price (a short from 0.594 to 0.276 earns +53.5 %, not the product of
@@ -55,7 +58,8 @@ REQUIRED = (
     "predicted_price",
     "actual_price",
 )
-OPTIONAL = ("lower", "upper", "prob_up")
+OPTIONAL = ("lower", "upper", "prob_up", "predicted_volatility")
+VOL_SOURCES = ("forecast", "trailing")
 YEAR_MS = 365 * 86_400_000
 
 
@@ -82,8 +86,11 @@ class BacktestConfig:
     target_vol: float = 0.5
     vol_window: int = 24
     max_leverage: float = 1.0
+    vol_source: str = "forecast"
 
     def __post_init__(self) -> None:
+        if self.vol_source not in VOL_SOURCES:
+            raise InvalidRequest(f"unknown vol_source {self.vol_source!r}; expected one of {', '.join(VOL_SOURCES)}")
         if self.strategy not in STRATEGIES:
             raise UnknownStrategy(f"unknown strategy {self.strategy!r}; expected one of {', '.join(STRATEGIES)}")
         if self.sizing not in SIZINGS:
@@ -178,6 +185,15 @@ def trailing_vol(origin_ms: np.ndarray, origin_price: np.ndarray, window: int) -
     return rets.rolling(window, min_periods=window).std() * math.sqrt(YEAR_MS / bar_ms)
 
 
+def uses_forecast_vol(g: pd.DataFrame, cfg: BacktestConfig) -> bool:
+    """Whether vol-targeted sizing reads the forecasts' own volatility (else the trailing one)."""
+    return (
+        cfg.vol_source == "forecast"
+        and "predicted_volatility" in g.columns
+        and bool(np.isfinite(g["predicted_volatility"].to_numpy(float)).any())
+    )
+
+
 def positions(g: pd.DataFrame, cfg: BacktestConfig, vol: pd.Series | None = None) -> np.ndarray:
     """Target weight per row of ``g`` (one symbol and model), from forecasts known at the origin."""
     origin = g["origin_price"].to_numpy(float)
@@ -195,9 +211,13 @@ def positions(g: pd.DataFrame, cfg: BacktestConfig, vol: pd.Series | None = None
         side = np.where(sure, side, 0.0)
     if cfg.sizing == "fixed":
         return side * cfg.fraction
-    if vol is None:
-        vol = trailing_vol(times_ms(g["origin_time"]), origin, cfg.vol_window)
-    v = vol.reindex(times_ms(g["origin_time"])).to_numpy(float)
+    if uses_forecast_vol(g, cfg):
+        horizon_ms = (times_ms(g["target_time"]) - times_ms(g["origin_time"])).astype(float)
+        v = g["predicted_volatility"].to_numpy(float) * np.sqrt(YEAR_MS / horizon_ms)
+    else:
+        if vol is None:
+            vol = trailing_vol(times_ms(g["origin_time"]), origin, cfg.vol_window)
+        v = vol.reindex(times_ms(g["origin_time"])).to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         size = np.minimum(cfg.max_leverage, cfg.target_vol / v)
     out: npt.NDArray[np.float64] = side * np.nan_to_num(size, nan=0.0, posinf=0.0)
@@ -287,7 +307,7 @@ def backtest_group(g: pd.DataFrame, cfg: BacktestConfig) -> BacktestResult:
     g = g.sort_values("origin_time", kind="stable").drop_duplicates("origin_time", keep="last")
     vol = (
         trailing_vol(times_ms(g["origin_time"]), g["origin_price"].to_numpy(float), cfg.vol_window)
-        if cfg.sizing == "vol_target"
+        if cfg.sizing == "vol_target" and not uses_forecast_vol(g, cfg)
         else None
     )
     sel = g.iloc[select_periods(times_ms(g["origin_time"]), times_ms(g["target_time"]))]

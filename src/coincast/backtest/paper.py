@@ -40,6 +40,7 @@ FRAME_COLUMNS = (
     "upper",
     "prob_up",
     "actual_price",
+    "predicted_volatility",
 )
 
 
@@ -58,13 +59,14 @@ def predictions_frame(preds: Iterable[LivePrediction]) -> pd.DataFrame:
             p.upper,
             p.prob_up,
             p.actual_price,
+            p.volatility,
         )
         for p in preds
     ]
     df = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
     for c in ("origin_time", "target_time"):
         df[c] = pd.to_datetime(df[c].astype("int64"), unit="ms", utc=True)
-    for c in ("prob_up", "actual_price"):
+    for c in ("prob_up", "actual_price", "predicted_volatility"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
     return df
 

@@ -86,6 +86,31 @@ def _last(rows: pd.DataFrame) -> F64:
     return np.asarray(np.maximum(rows["rv_last"].to_numpy(float), FLOOR), dtype=np.float64)
 
 
+VOL_INPUTS = ("rv_last", "har_s", "har_m", "har_l", *(f"f_logrv_{w}" for w in GBM_WINDOWS), "f_absret_1",
+              "f_absret_24", "f_hour", "f_weekday")
+
+
+def vol_columns(bars: pd.DataFrame, horizon: Interval) -> pd.DataFrame:
+    """For horizon frames: ``open_ms``, the vol inputs prefixed ``vol_`` and ``target_rv``."""
+    vf = vol_frame(bars, horizon)
+    out = vf.loc[:, ["open_ms", *VOL_INPUTS]].rename(columns={c: f"vol_{c}" for c in VOL_INPUTS})
+    out["target_rv"] = vf["target"].to_numpy(float)
+    return out
+
+
+def from_horizon_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A horizon frame's vol columns as a vol frame; ``target`` only where the return target is known.
+
+    Gating on ``target`` keeps every walk-forward's hiding rule: the realised variance of a
+    horizon is visible exactly when that horizon's return is.
+    """
+    out = frame.loc[:, [f"vol_{c}" for c in VOL_INPUTS]].rename(columns=lambda c: c.removeprefix("vol_"))
+    out["open_ms"] = frame["open_ms"].to_numpy()
+    known = np.isfinite(frame["target"].to_numpy(float)) if "target" in frame else np.zeros(len(frame), bool)
+    out["target"] = np.where(known, frame["target_rv"].to_numpy(float), np.nan)
+    return out
+
+
 class VolModel(ABC):
     """A forecaster of the next horizon's realised variance.
 
@@ -95,6 +120,7 @@ class VolModel(ABC):
     """
 
     name: ClassVar[str] = "base"
+    needs_hourly: ClassVar[bool] = False  # predict() reads the hourly returns, not only the rows
 
     def __init__(self, horizon: Interval, seed: int = 0) -> None:
         self.horizon = horizon
@@ -135,12 +161,17 @@ class HarVol(VolModel):
 
         t = train.dropna(subset=["target", *self.cols])
         x = sm.add_constant(np.log(t[list(self.cols)].to_numpy(float)), has_constant="add")
+        self.params: F64 | None = None
+        if len(t) <= x.shape[1] or np.linalg.matrix_rank(x) < x.shape[1]:
+            return self  # e.g. a flat synthetic series: the naive forecast stands in
         res = sm.OLS(np.log(t["target"].to_numpy(float)), x).fit()
-        self.params: F64 = np.asarray(res.params, dtype=float)
+        self.params = np.asarray(res.params, dtype=float)
         self.smear = float(np.mean(np.exp(res.resid)))
         return self
 
     def predict(self, rows: pd.DataFrame, hourly: pd.DataFrame) -> F64:
+        if self.params is None:
+            return _last(rows)
         x = np.log(rows[list(self.cols)].to_numpy(float))
         out: F64 = np.exp(self.params[0] + x @ self.params[1:]) * self.smear
         return np.where(np.isfinite(out), out, _last(rows))
@@ -150,6 +181,7 @@ class GarchVol(VolModel):
     """GARCH-family model of hourly returns (``arch``), aggregated over the horizon's hours."""
 
     name: ClassVar[str] = "garch"
+    needs_hourly: ClassVar[bool] = True
     spec: ClassVar[dict[str, Any]] = {"vol": "GARCH", "p": 1, "o": 0, "q": 1}
     scale: ClassVar[float] = 100.0  # arch is better conditioned on percent returns
 

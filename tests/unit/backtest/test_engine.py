@@ -252,3 +252,21 @@ def test_break_even_cost_is_where_the_return_reaches_zero() -> None:
     loser = frame([100.0, 90.0, 80.0], [200.0, 200.0])
     assert one(loser).metrics["break_even_bps"] == 0.0
     assert math.isnan(one(frame([100.0, 90.0], [100.0], model="persistence")).metrics["break_even_bps"])
+
+
+def test_vol_target_sizes_by_the_forecast_volatility() -> None:
+    prices = [100.0, 101, 100, 102, 99]
+    df = frame(prices, [200.0, 50.0, 200.0, 200.0]).assign(predicted_volatility=[0.01, 0.02, 0.005, 0.005])
+    res = one(df, sizing="vol_target", target_vol=0.5, max_leverage=2, fee_bps=0, slippage_bps=0)
+    annual = np.sqrt(365 * 24)  # hourly volatility to annual
+    w = [0.5 / (0.01 * annual), -0.5 / (0.02 * annual), min(2.0, 0.5 / (0.005 * annual))]
+    # the third forecast opens a long that the fourth (same side) holds at its entry size
+    assert res.equity["position"].tolist() == pytest.approx([w[0], w[1], w[2], w[2], 0.0])
+    assert res.metrics["total_return"] == pytest.approx(
+        (1 + w[0] * 0.01) * (1 + w[1] * (100 / 101 - 1)) * (1 + w[2] * (99 / 100 - 1)) - 1
+    )
+    # the trailing source ignores the column (flat: fewer than vol_window past returns)
+    trailing = one(df, sizing="vol_target", vol_source="trailing", fee_bps=0, slippage_bps=0)
+    assert (trailing.equity["position"] == 0).all()
+    with pytest.raises(InvalidRequest, match="vol_source"):
+        BacktestConfig(vol_source="oracle")
