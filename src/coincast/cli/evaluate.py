@@ -23,7 +23,9 @@ def evaluate(
         str, typer.Option("--symbols", help="Comma-separated symbols, e.g. BTCUSDT,ETHUSDT.")
     ] = "BTCUSDT",
     horizon: Annotated[str, typer.Option("--horizon", help="Forecast horizon: 1h or 1d.")] = "1h",
-    models: Annotated[str, typer.Option("--models", help="Comma-separated model names.")] = (
+    models: Annotated[
+        str, typer.Option("--models", help="Comma-separated model names; NAME_global pools gbm/classifier models.")
+    ] = (
         "persistence,drift,moving_average,lightgbm"
     ),
     train_end: Annotated[
@@ -128,6 +130,12 @@ def evaluate(
     typer.echo(board[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     typer.echo(f"after-cost scores: long/short on the forecast's sign at {fee_bps:g} bp fee + {slippage_bps:g} bp "
                "slippage per trade; beats_* count coins with a one-sided DM p < 0.05 on that loss")
+    from coincast.evaluate.pooled import compare_scopes
+
+    scopes = compare_scopes(board)
+    if not scopes.empty:
+        typer.echo("global (pooled over the coins) against per-coin, by MASE:")
+        typer.echo(scopes.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     typer.echo(f"features: {result.features}; {len(result.predictions)} forecasts")
     if settings is not None:
         from coincast.domain import Interval

@@ -206,4 +206,5 @@ def leaderboard(records: list[dict[str, Any]]) -> pd.DataFrame:
     for col in ("mape", "directional_accuracy", "interval_coverage", "pinball_pct"):
         if col in board.columns:
             board[f"{col}_persistence"] = board["horizon"].map(ref[col]) if len(ref) else np.nan
+    board["scope"] = np.where(board["model"].str.endswith("_global"), "global", "per-coin")
     return board.sort_values(["horizon", "mase"], kind="stable").reset_index(drop=True)

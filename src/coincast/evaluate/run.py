@@ -13,6 +13,7 @@ import pandas as pd
 
 from coincast.domain import ConfigError, Interval, InvalidRequest, InvalidTimeRange, UnknownSymbol
 from coincast.evaluate.metrics import leaderboard, report_records
+from coincast.evaluate.pooled import GLOBAL_SUFFIX, check_global
 from coincast.evaluate.trading import default_strategy
 from coincast.evaluate.walk_forward import WalkForwardConfig, default_retrain_ms, walk_forward
 from coincast.train.features import pipeline_available, pipeline_features
@@ -64,7 +65,10 @@ def parse_models(text: str | Sequence[str]) -> tuple[str, ...]:
     if not names:
         raise InvalidRequest("--models is empty; see coincast evaluate --list-models")
     for n in names:
-        model_spec(n)
+        if n.endswith(GLOBAL_SUFFIX):
+            check_global(n)
+        else:
+            model_spec(n)
     out = [b for b in BASELINES if b not in names] + names
     return tuple(dict.fromkeys(out))
 

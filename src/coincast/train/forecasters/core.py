@@ -150,7 +150,9 @@ class ReturnForecaster(ABC):
         """
         frame = train.reset_index(drop=True)
         om = frame["open_ms"].to_numpy()
-        self.horizon_ms = int(pd.Series(np.diff(om)).mode().iloc[0]) if len(om) > 1 else 0
+        steps = np.diff(om)
+        steps = steps[steps > 0]  # a frame pooled over coins repeats each origin once per coin
+        self.horizon_ms = int(pd.Series(steps).mode().iloc[0]) if steps.size else 0
         self.symbol = str(frame["symbol"].iloc[0]) if len(frame) else ""
         vol = frame["h_vol"].to_numpy(float)
         self.sigma_fallback = float(np.nanmedian(vol)) if np.isfinite(vol).any() else 0.01
@@ -218,7 +220,7 @@ class ReturnForecaster(ABC):
         mu_w, sig_w, c_w = mu[wanted], sigma[wanted], close[rows][wanted]
         prob = p[wanted] if p is not None else p_pool
         return Forecast(
-            symbol=self.symbol or str(frame["symbol"].iloc[-1]),
+            symbol=str(frame["symbol"].iloc[-1]) if len(frame) else self.symbol,  # a pooled model serves many
             model=self.name,
             horizon=horizon_name(self.horizon_ms),
             level=self.level,
