@@ -33,6 +33,7 @@ from tqdm import tqdm
 from coincast.backtest.engine import BacktestConfig
 from coincast.domain import DEFAULT_SYMBOLS
 from coincast.evaluate.metrics import leaderboard, report_records
+from coincast.evaluate.pooled import compare_scopes
 from coincast.evaluate.run import run_evaluation
 from coincast.evaluate.trading import default_strategy
 from coincast.train.registry import MODELS
@@ -188,6 +189,24 @@ def to_markdown(
                 f"| {'never trades' if be != be else f'{be:.1f}'} | {int(r['profitable_after_costs'])}/{n} "
                 f"| {int(r['beats_buy_and_hold'])}/{n} |"
             )
+        scopes = compare_scopes(b)
+        if not scopes.empty:
+            lines += [
+                "",
+                "**Global against per-coin**: each gbm/classifier model pooled over all coins (one model, coin as a "
+                "feature) next to the same model fitted per coin; the winner by MASE, with both models' significant "
+                "wins over persistence (absolute error) and after-cost return.",
+                "",
+                "| model | MASE per coin | MASE global | better MAE per coin | better MAE global "
+                "| after costs per coin | after costs global | winner |",
+                "|---|---:|---:|---:|---:|---:|---:|---|",
+            ]
+            for _, r in scopes.iterrows():
+                lines.append(
+                    f"| {r['model']} | {r['mase_per_coin']:.4f} | {r['mase_global']:.4f} "
+                    f"| {int(r['beats_persistence_mae_per_coin'])}/{n} | {int(r['beats_persistence_mae_global'])}/{n} "
+                    f"| {_pct(r['strategy_return_per_coin'])} | {_pct(r['strategy_return_global'])} | {r['winner']} |"
+                )
         lines += [
             "",
             "**Calibration**: observed share of outcomes inside each central band (nominal level in the header; "
