@@ -1,4 +1,4 @@
-"""``coincast evaluate`` (walk-forward leaderboard) and ``coincast tune`` (Optuna search)."""
+"""``coincast evaluate`` (walk-forward leaderboard), ``coincast evaluate-vol`` (volatility) and ``coincast tune``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,14 @@ from typing import Annotated
 import typer
 
 from coincast.domain import InvalidRequest
+
+# Options shared by evaluate and evaluate-vol.
+TestEnd = Annotated[
+    str | None, typer.Option("--test-end", help="Last target time to forecast (default: end of data).")
+]
+RetrainEvery = Annotated[
+    str | None, typer.Option("--retrain-every", help="Retrain step (default 7d for 1h, 30d for 1d).")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -31,12 +39,8 @@ def evaluate(
     train_end: Annotated[
         str | None, typer.Option("--train-end", help="Last time any model may see (ISO 8601, UTC).")
     ] = None,
-    test_end: Annotated[
-        str | None, typer.Option("--test-end", help="Last target time to forecast (default: end of data).")
-    ] = None,
-    retrain_every: Annotated[
-        str | None, typer.Option("--retrain-every", help="Retrain step (default 7d for 1h, 30d for 1d).")
-    ] = None,
+    test_end: TestEnd = None,
+    retrain_every: RetrainEvery = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; a fixed seed reproduces the run.")] = 0,
     level: Annotated[float, typer.Option("--level", help="Nominal coverage of the intervals.")] = 0.9,
     jobs: Annotated[int, typer.Option("--jobs", help="Parallel processes.")] = 2,
@@ -159,12 +163,8 @@ def evaluate_vol(
     models: Annotated[
         str, typer.Option("--models", help="Comma-separated: naive, har, garch, gjr_garch, lightgbm_vol.")
     ] = "har,garch,gjr_garch,lightgbm_vol",
-    test_end: Annotated[
-        str | None, typer.Option("--test-end", help="Last target time to forecast (default: end of data).")
-    ] = None,
-    retrain_every: Annotated[
-        str | None, typer.Option("--retrain-every", help="Retrain step (default 7d for 1h, 30d for 1d).")
-    ] = None,
+    test_end: TestEnd = None,
+    retrain_every: RetrainEvery = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write one record per symbol and model.")] = None,
     predictions: Annotated[
         Path | None, typer.Option("--predictions", help="Write every variance forecast to this parquet file.")
