@@ -19,13 +19,13 @@ from coincast.backtest.engine import (
     BacktestConfig,
     BacktestResult,
     backtest_group,
-    held_weights,
     positions,
     select_periods,
     times_ms,
     trailing_vol,
     validate_predictions,
 )
+from coincast.backtest.held import held_weights
 from coincast.store.predictions import LivePrediction
 
 FRAME_COLUMNS = (
