@@ -150,6 +150,7 @@ def test_train_promote_and_see_the_forecast(tab: Browser, models_server: Server)
     assert page.locator("#mdl-job-pct").inner_text() == "100 %"
     metrics = page.locator("#mdl-job-metrics")
     assert metrics.is_visible() and "MASE" in metrics.inner_text() and "Coverage" in metrics.inner_text()
+    assert "After costs" in metrics.inner_text() and "DM p MSE" in metrics.inner_text()
     assert model_id in page.locator("#mdl-job-result").inner_text()
 
     # the registry lists the new version and the leaderboard ranks it against persistence
@@ -158,6 +159,11 @@ def test_train_promote_and_see_the_forecast(tab: Browser, models_server: Server)
     assert "drift" in row.inner_text() and row.locator(".mdl-badge.live").count() == 0
     board = page.locator("#mdl-board")
     assert "BTCUSDT 1s" in board.inner_text() and "persistence" in board.inner_text()
+    # beside MASE: the after-cost table (vs buy-and-hold) and the calibration table of the trained model
+    cost = board.locator("table.mdl-cost")
+    assert "Buy & hold" in cost.inner_text() and "Break-even" in cost.inner_text() and "drift" in cost.inner_text()
+    calib = board.locator("table.mdl-calib")
+    assert all(f"{lv} %" in calib.inner_text() for lv in (50, 80, 90, 95)) and "drift" in calib.inner_text()
 
     # promote: the key is asked once in a dialog (forget the one the form stored first)
     page.evaluate("() => sessionStorage.clear()")

@@ -13,11 +13,20 @@ Rules (the same for :mod:`coincast.backtest.paper`):
   ``confident_only`` keeps a position only when the interval excludes the origin price
   (``lower > origin_price`` for a long, ``upper < origin_price`` for a short).
 * **Sizing.** ``fixed``: the weight is ``fraction``; ``vol_target``: ``target_vol`` divided by the
-  trailing annualised volatility of bar returns up to the origin, capped at ``max_leverage``
-  (flat while fewer than ``vol_window`` past returns exist).
-* **Costs.** Weights are reset to target every period. Every change of weight costs
-  ``|Δw| × (fee_bps + slippage_bps) / 10 000`` of equity at the time of the change: entering,
-  flipping, resizing, and closing (before a gap and after the last period).
+  annualised volatility expected at the origin, capped at ``max_leverage``. With ``vol_source``
+  ``forecast`` (the default) that is the forecast's own ``predicted_volatility`` (the volatility
+  model behind every forecaster: log-HAR-RV), annualised by ``sqrt(year / horizon)``; with
+  ``trailing``, or for predictions without that column, the trailing volatility of bar returns up
+  to the origin (flat while fewer than ``vol_window`` past returns exist).
+* **Holding.** A position is held between signals: consecutive joined periods with the same side
+  are one trade whose units are fixed at entry (size: the entry period's target weight), so its
+  value follows the price (a short from 0.594 to 0.276 earns +53.5 %, not the product of
+  per-period rebalanced returns) and nothing is traded, or charged, until the side changes, the
+  signal goes flat or a gap opens.
+* **Costs.** Every trade costs ``|Δw| × (fee_bps + slippage_bps) / 10 000`` of equity at the
+  time it is made: opening (the entry weight), closing (the weight the position has drifted to)
+  and both legs of a flip. ``break_even_bps`` is the cost per unit traded at which the strategy's
+  total return is zero (0 when it loses before costs).
 * **Benchmarks.** Buy-and-hold of the same symbol over the same span, cost free: its equity is
   ``price / first origin price``. A model that never trades (persistence: predicted return 0)
   is the zero line.
@@ -35,6 +44,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from coincast.analytics.risk import annualised_vol, max_drawdown, sharpe, sortino
+from coincast.backtest.held import HeldPath, held_path
 from coincast.domain import ConfigError, InvalidRequest
 
 STRATEGIES = ("long_only", "long_short", "prob")
@@ -49,7 +59,8 @@ REQUIRED = (
     "predicted_price",
     "actual_price",
 )
-OPTIONAL = ("lower", "upper", "prob_up")
+OPTIONAL = ("lower", "upper", "prob_up", "predicted_volatility")
+VOL_SOURCES = ("forecast", "trailing")
 YEAR_MS = 365 * 86_400_000
 
 
@@ -76,8 +87,11 @@ class BacktestConfig:
     target_vol: float = 0.5
     vol_window: int = 24
     max_leverage: float = 1.0
+    vol_source: str = "forecast"
 
     def __post_init__(self) -> None:
+        if self.vol_source not in VOL_SOURCES:
+            raise InvalidRequest(f"unknown vol_source {self.vol_source!r}; expected one of {', '.join(VOL_SOURCES)}")
         if self.strategy not in STRATEGIES:
             raise UnknownStrategy(f"unknown strategy {self.strategy!r}; expected one of {', '.join(STRATEGIES)}")
         if self.sizing not in SIZINGS:
@@ -172,6 +186,15 @@ def trailing_vol(origin_ms: np.ndarray, origin_price: np.ndarray, window: int) -
     return rets.rolling(window, min_periods=window).std() * math.sqrt(YEAR_MS / bar_ms)
 
 
+def uses_forecast_vol(g: pd.DataFrame, cfg: BacktestConfig) -> bool:
+    """Whether vol-targeted sizing reads the forecasts' own volatility (else the trailing one)."""
+    return (
+        cfg.vol_source == "forecast"
+        and "predicted_volatility" in g.columns
+        and bool(np.isfinite(g["predicted_volatility"].to_numpy(float)).any())
+    )
+
+
 def positions(g: pd.DataFrame, cfg: BacktestConfig, vol: pd.Series | None = None) -> np.ndarray:
     """Target weight per row of ``g`` (one symbol and model), from forecasts known at the origin."""
     origin = g["origin_price"].to_numpy(float)
@@ -189,9 +212,13 @@ def positions(g: pd.DataFrame, cfg: BacktestConfig, vol: pd.Series | None = None
         side = np.where(sure, side, 0.0)
     if cfg.sizing == "fixed":
         return side * cfg.fraction
-    if vol is None:
-        vol = trailing_vol(times_ms(g["origin_time"]), origin, cfg.vol_window)
-    v = vol.reindex(times_ms(g["origin_time"])).to_numpy(float)
+    if uses_forecast_vol(g, cfg):
+        horizon_ms = (times_ms(g["target_time"]) - times_ms(g["origin_time"])).astype(float)
+        v = g["predicted_volatility"].to_numpy(float) * np.sqrt(YEAR_MS / horizon_ms)
+    else:
+        if vol is None:
+            vol = trailing_vol(times_ms(g["origin_time"]), origin, cfg.vol_window)
+        v = vol.reindex(times_ms(g["origin_time"])).to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         size = np.minimum(cfg.max_leverage, cfg.target_vol / v)
     out: npt.NDArray[np.float64] = side * np.nan_to_num(size, nan=0.0, posinf=0.0)
@@ -203,30 +230,23 @@ def backtest_group(g: pd.DataFrame, cfg: BacktestConfig) -> BacktestResult:
     g = g.sort_values("origin_time", kind="stable").drop_duplicates("origin_time", keep="last")
     vol = (
         trailing_vol(times_ms(g["origin_time"]), g["origin_price"].to_numpy(float), cfg.vol_window)
-        if cfg.sizing == "vol_target"
+        if cfg.sizing == "vol_target" and not uses_forecast_vol(g, cfg)
         else None
     )
     sel = g.iloc[select_periods(times_ms(g["origin_time"]), times_ms(g["target_time"]))]
-    w = positions(sel, cfg, vol)
     o_ms, t_ms = times_ms(sel["origin_time"]), times_ms(sel["target_time"])
     p0, p1 = sel["origin_price"].to_numpy(float), sel["actual_price"].to_numpy(float)
-    r = p1 / p0 - 1.0
     n = len(sel)
     joined = np.zeros(n, dtype=bool)  # the period starts where the previous one ended
     joined[1:] = o_ms[1:] == t_ms[:-1]
-    prev_w = np.where(joined, np.concatenate([[0.0], w[:-1]]), 0.0)
-    next_w = np.concatenate([np.where(joined[1:], w[1:], 0.0), [0.0]])
-    # A change between periods is split so each trade carries its own costs: a resize on the same
-    # side is charged to the new period; a close (or the closing half of a flip) to the old one.
-    same_prev = np.sign(w) == np.sign(prev_w)
-    d_in = np.where(same_prev, np.abs(w - prev_w), np.abs(w))
-    d_out = np.where(np.sign(next_w) == np.sign(w), 0.0, np.abs(w))
+    path = held_path(positions(sel, cfg, vol), joined, p0, p1)
+    w, d_in, d_out = path.weight, path.d_in, path.d_out
     k = cfg.cost_rate
-    growth = (1.0 - d_in * k) * (1.0 + w * r) * (1.0 - d_out * k)
+    growth = path.growth(k)
     net = growth - 1.0
     eq = np.cumprod(growth)
     eq_before = np.concatenate([[1.0], eq[:-1]])
-    at_exit = eq_before * (1.0 - d_in * k) * (1.0 + w * r)
+    at_exit = eq_before * (1.0 - d_in * k) * path.gross
     cost_money = eq_before * d_in * k + at_exit * d_out * k
     fee_share = cfg.fee_bps / (cfg.fee_bps + cfg.slippage_bps) if k > 0 else 0.0
 
@@ -239,7 +259,7 @@ def backtest_group(g: pd.DataFrame, cfg: BacktestConfig) -> BacktestResult:
     bh_ret = bh_curve[1:] / bh_curve[:-1] - 1.0
     curve = np.concatenate([[1.0], eq])
 
-    trades = _trades(sel, w, joined, net, r)
+    trades = _trades(sel, path, net)
     held_ms = float(np.sum((t_ms - o_ms)[w != 0]))
     metrics = _metrics(net, curve, span_ms, ppy) | {
         "trades": float(len(trades)),
@@ -249,6 +269,7 @@ def backtest_group(g: pd.DataFrame, cfg: BacktestConfig) -> BacktestResult:
         "fees_paid": float(cost_money.sum() * fee_share),
         "slippage_paid": float(cost_money.sum() * (1.0 - fee_share)),
         "periods": float(n),
+        "break_even_bps": path.break_even_bps(),
     }
     times = pd.to_datetime(np.concatenate([[start_ms], t_ms]), unit="ms", utc=True)
     equity = pd.DataFrame(
@@ -288,22 +309,20 @@ def _metrics(net: np.ndarray, curve: np.ndarray, span_ms: int, ppy: float) -> di
     }
 
 
-def _trades(sel: pd.DataFrame, w: np.ndarray, joined: np.ndarray, net: np.ndarray, r: np.ndarray) -> pd.DataFrame:
-    """Runs of joined periods with the same side form one trade."""
-    side = np.sign(w)
-    prev_side = np.concatenate([[0.0], side[:-1]])
-    starts = (side != 0) & (~joined | (side != prev_side))
-    run = np.where(side != 0, np.cumsum(starts), 0)
+def _trades(sel: pd.DataFrame, path: HeldPath, net: np.ndarray) -> pd.DataFrame:
+    """Each held run is one trade: entry at its first origin, exit at its last target."""
+    w = path.weight
+    run = np.where(w != 0, np.cumsum(path.start), 0)
     frame = pd.DataFrame(
         {
             "run": run,
             "entry_time": sel["origin_time"].to_numpy(),
             "exit_time": sel["target_time"].to_numpy(),
-            "side": np.where(side > 0, "long", "short"),
+            "side": np.where(w > 0, "long", "short"),
             "weight": w,
             "entry_price": sel["origin_price"].to_numpy(float),
             "exit_price": sel["actual_price"].to_numpy(float),
-            "gross": 1.0 + w * r,
+            "gross": path.gross,
             "net": 1.0 + net,
         }
     )
@@ -325,7 +344,7 @@ def _trades(sel: pd.DataFrame, w: np.ndarray, joined: np.ndarray, net: np.ndarra
         entry_time=("entry_time", "first"),
         exit_time=("exit_time", "last"),
         side=("side", "first"),
-        weight=("weight", "mean"),
+        weight=("weight", "first"),
         entry_price=("entry_price", "first"),
         exit_price=("exit_price", "last"),
         periods=("gross", "size"),

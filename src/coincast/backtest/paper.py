@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from coincast.backtest.engine import (
@@ -24,6 +25,7 @@ from coincast.backtest.engine import (
     trailing_vol,
     validate_predictions,
 )
+from coincast.backtest.held import held_weights
 from coincast.store.predictions import LivePrediction
 
 FRAME_COLUMNS = (
@@ -38,6 +40,7 @@ FRAME_COLUMNS = (
     "upper",
     "prob_up",
     "actual_price",
+    "predicted_volatility",
 )
 
 
@@ -56,13 +59,14 @@ def predictions_frame(preds: Iterable[LivePrediction]) -> pd.DataFrame:
             p.upper,
             p.prob_up,
             p.actual_price,
+            p.volatility,
         )
         for p in preds
     ]
     df = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
     for c in ("origin_time", "target_time"):
         df[c] = pd.to_datetime(df[c].astype("int64"), unit="ms", utc=True)
-    for c in ("prob_up", "actual_price"):
+    for c in ("prob_up", "actual_price", "predicted_volatility"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
     return df
 
@@ -104,24 +108,27 @@ class PaperAccount:
         return predictions_frame(self._rows[k] for k in sorted(self._rows))
 
     def position(self) -> OpenPosition | None:
-        """The position taken by the latest forecast the rules accept (None when flat or nothing fed)."""
+        """The position held over the latest accepted forecast (None when flat or nothing fed).
+
+        Its weight is the one the position was opened with (positions are held between signals).
+        """
         if not self._rows:
             return None
         g = self._frame()
         o_ms, t_ms = times_ms(g["origin_time"]), times_ms(g["target_time"])
-        sel = g.iloc[select_periods(o_ms, t_ms)].tail(1)
+        sel = g.iloc[select_periods(o_ms, t_ms)]
         vol = (
             trailing_vol(o_ms, g["origin_price"].to_numpy(float), self.config.vol_window)
             if self.config.sizing == "vol_target"
             else None
         )
-        w = float(positions(sel, self.config, vol)[0])
+        so, st = times_ms(sel["origin_time"]), times_ms(sel["target_time"])
+        joined = np.concatenate([[False], so[1:] == st[:-1]])
+        held, _, _ = held_weights(positions(sel, self.config, vol), joined)
+        w = float(held[-1])
         if w == 0.0:
             return None
-        row = sel.iloc[0]
-        return OpenPosition(
-            w, int(times_ms(sel["origin_time"])[0]), int(times_ms(sel["target_time"])[0]), float(row["origin_price"])
-        )
+        return OpenPosition(w, int(so[-1]), int(st[-1]), float(sel["origin_price"].iloc[-1]))
 
     def result(self) -> BacktestResult | None:
         """The record of the settled periods: every scored forecast up to the first unscored one."""

@@ -1,4 +1,4 @@
-"""``coincast evaluate`` (walk-forward leaderboard) and ``coincast tune`` (Optuna search)."""
+"""``coincast evaluate`` (walk-forward leaderboard), ``coincast evaluate-vol`` (volatility) and ``coincast tune``."""
 
 from __future__ import annotations
 
@@ -9,10 +9,19 @@ import typer
 
 from coincast.domain import InvalidRequest
 
+# Options shared by evaluate and evaluate-vol.
+TestEnd = Annotated[
+    str | None, typer.Option("--test-end", help="Last target time to forecast (default: end of data).")
+]
+RetrainEvery = Annotated[
+    str | None, typer.Option("--retrain-every", help="Retrain step (default 7d for 1h, 30d for 1d).")
+]
+
 
 def register(app: typer.Typer) -> None:
     """Add the ``evaluate`` and ``tune`` commands to the coincast CLI."""
     app.command("evaluate")(evaluate)
+    app.command("evaluate-vol")(evaluate_vol)
     app.command("tune")(tune)
 
 
@@ -22,21 +31,25 @@ def evaluate(
         str, typer.Option("--symbols", help="Comma-separated symbols, e.g. BTCUSDT,ETHUSDT.")
     ] = "BTCUSDT",
     horizon: Annotated[str, typer.Option("--horizon", help="Forecast horizon: 1h or 1d.")] = "1h",
-    models: Annotated[str, typer.Option("--models", help="Comma-separated model names.")] = (
+    models: Annotated[
+        str, typer.Option("--models", help="Comma-separated model names; NAME_global pools gbm/classifier models.")
+    ] = (
         "persistence,drift,moving_average,lightgbm"
     ),
     train_end: Annotated[
         str | None, typer.Option("--train-end", help="Last time any model may see (ISO 8601, UTC).")
     ] = None,
-    test_end: Annotated[
-        str | None, typer.Option("--test-end", help="Last target time to forecast (default: end of data).")
-    ] = None,
-    retrain_every: Annotated[
-        str | None, typer.Option("--retrain-every", help="Retrain step (default 7d for 1h, 30d for 1d).")
-    ] = None,
+    test_end: TestEnd = None,
+    retrain_every: RetrainEvery = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; a fixed seed reproduces the run.")] = 0,
     level: Annotated[float, typer.Option("--level", help="Nominal coverage of the intervals.")] = 0.9,
     jobs: Annotated[int, typer.Option("--jobs", help="Parallel processes.")] = 2,
+    fee_bps: Annotated[
+        float, typer.Option("--fee-bps", help="Fee per trade of the after-cost scores, basis points.")
+    ] = 10.0,
+    slippage_bps: Annotated[
+        float, typer.Option("--slippage-bps", help="Slippage per trade of the after-cost scores, basis points.")
+    ] = 5.0,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the report (one record per symbol and model).")
     ] = None,
@@ -103,6 +116,8 @@ def evaluate(
             seed=seed,
             level=level,
             n_jobs=jobs,
+            fee_bps=fee_bps,
+            slippage_bps=slippage_bps,
             cache_dir=cache_dir,
             progress=tick,
             on_plan=plan,
@@ -112,8 +127,19 @@ def evaluate(
             b.close()
     write_report(result, json_out, predictions)
     board = result.leaderboard
-    cols = ["horizon", "model", "mase", "r2_returns", "directional_accuracy", "interval_coverage", "n"]
+    cols = ["horizon", "model", "mase", "directional_accuracy", "beats_persistence_mae", "beats_persistence_mse",
+            "strategy_return", "buy_and_hold_return", "strategy_sharpe", "strategy_max_drawdown",
+            "strategy_turnover", "break_even_bps", "pinball_pct", "coverage_50", "coverage_80", "coverage_90",
+            "coverage_95", "n"]
     typer.echo(board[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    typer.echo(f"after-cost scores: long/short on the forecast's sign at {fee_bps:g} bp fee + {slippage_bps:g} bp "
+               "slippage per trade; beats_* count coins with a one-sided DM p < 0.05 on that loss")
+    from coincast.evaluate.pooled import compare_scopes
+
+    scopes = compare_scopes(board)
+    if not scopes.empty:
+        typer.echo("global (pooled over the coins) against per-coin, by MASE:")
+        typer.echo(scopes.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     typer.echo(f"features: {result.features}; {len(result.predictions)} forecasts")
     if settings is not None:
         from coincast.domain import Interval
@@ -127,6 +153,71 @@ def evaluate(
         for v in versions:
             typer.echo(f"registered {v.id}  (mase {v.metrics.get('mase', float('nan')):.4f})")
         typer.echo("promote one with: coincast models promote ID")
+
+
+def evaluate_vol(
+    data: Annotated[Path, typer.Option("--data", help="Hourly klines parquet (schema of klines_1h.parquet).")],
+    train_end: Annotated[str, typer.Option("--train-end", help="Last time any model may see (ISO 8601, UTC).")],
+    symbols: Annotated[str, typer.Option("--symbols", help="Comma-separated symbols.")] = "BTCUSDT",
+    horizon: Annotated[str, typer.Option("--horizon", help="1h or 1d.")] = "1h",
+    models: Annotated[
+        str, typer.Option("--models", help="Comma-separated: naive, har, garch, gjr_garch, lightgbm_vol.")
+    ] = "har,garch,gjr_garch,lightgbm_vol",
+    test_end: TestEnd = None,
+    retrain_every: RetrainEvery = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write one record per symbol and model.")] = None,
+    predictions: Annotated[
+        Path | None, typer.Option("--predictions", help="Write every variance forecast to this parquet file.")
+    ] = None,
+) -> None:
+    """Walk-forward forecasts of realised volatility, scored against the naive forecast (QLIKE, MSE, DM).
+
+    Example: coincast evaluate-vol --data klines_1h.parquet --symbols BTCUSDT,ETHUSDT --horizon 1d
+    --train-end 2023-03-31T23:00:00Z --json vol.json
+    """
+    import json
+
+    from tqdm import tqdm
+
+    from coincast.domain import Interval, InvalidTimeRange
+    from coincast.evaluate.run import load_klines, parse_duration_ms, parse_time_ms
+    from coincast.evaluate.volatility import evaluate_vol as run_vol
+    from coincast.evaluate.volatility import vol_leaderboard, vol_records
+    from coincast.evaluate.walk_forward import default_retrain_ms
+    from coincast.train.frames import to_open_ms
+
+    hz = Interval.parse(horizon)
+    klines = load_klines(data, symbols.split(","))
+    times = to_open_ms(klines["open_time"])
+    train_end_ms = parse_time_ms(train_end, "--train-end")
+    test_end_ms = parse_time_ms(test_end, "--test-end") if test_end else int(times.max())
+    if not int(times.min()) < train_end_ms < test_end_ms:
+        raise InvalidTimeRange(f"--train-end {train_end} must fall inside the data and before --test-end")
+    klines = klines[times.to_numpy() <= test_end_ms]
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    n_symbols = klines["symbol"].nunique()
+    with tqdm(total=n_symbols * len({"naive", *names}), desc="volatility walk-forward", unit="task") as bar:
+
+        def tick(symbol: str, model: str) -> None:
+            bar.set_postfix_str(f"{symbol} {model}")
+            bar.update(1)
+
+        preds = run_vol(
+            klines, names, hz, train_end_ms=train_end_ms, test_end_ms=test_end_ms,
+            retrain_every_ms=parse_duration_ms(retrain_every) if retrain_every else default_retrain_ms(hz),
+            progress=tick,
+        )
+    records = vol_records(preds)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(records, indent=2) + "\n")
+    if predictions is not None:
+        predictions.parent.mkdir(parents=True, exist_ok=True)
+        preds.to_parquet(predictions, index=False)
+    board = vol_leaderboard(records)
+    typer.echo(board.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    typer.echo("QLIKE and MSE of the realised variance (Garman-Klass, summed over the horizon's hours); ratios "
+               "below 1 beat the naive forecast; beats_* count coins with a one-sided DM p < 0.05")
 
 
 def tune(

@@ -13,6 +13,8 @@ import pandas as pd
 
 from coincast.domain import ConfigError, Interval, InvalidRequest, InvalidTimeRange, UnknownSymbol
 from coincast.evaluate.metrics import leaderboard, report_records
+from coincast.evaluate.pooled import GLOBAL_SUFFIX, check_global
+from coincast.evaluate.trading import default_strategy
 from coincast.evaluate.walk_forward import WalkForwardConfig, default_retrain_ms, walk_forward
 from coincast.train.features import pipeline_available, pipeline_features
 from coincast.train.frames import horizon_frames, native_interval_ms, to_open_ms
@@ -63,7 +65,10 @@ def parse_models(text: str | Sequence[str]) -> tuple[str, ...]:
     if not names:
         raise InvalidRequest("--models is empty; see coincast evaluate --list-models")
     for n in names:
-        model_spec(n)
+        if n.endswith(GLOBAL_SUFFIX):
+            check_global(n)
+        else:
+            model_spec(n)
     out = [b for b in BASELINES if b not in names] + names
     return tuple(dict.fromkeys(out))
 
@@ -106,12 +111,18 @@ def run_evaluation(
     level: float = 0.9,
     n_jobs: int = 2,
     use_pipeline: bool = True,
+    fee_bps: float = 10.0,
+    slippage_bps: float = 5.0,
     cache_dir: Path | None = None,
     progress: Callable[[str, str], None] | None = None,
     on_plan: Callable[[int], None] | None = None,
 ) -> EvaluationResult:
-    """Walk-forward evaluation of ``models`` on ``symbols`` (the engine of ``coincast evaluate``)."""
+    """Walk-forward evaluation of ``models`` on ``symbols`` (the engine of ``coincast evaluate``).
+
+    ``fee_bps`` and ``slippage_bps`` are the costs per trade of the after-cost scores.
+    """
     hz = Interval.parse(horizon)
+    costs = default_strategy(fee_bps, slippage_bps)  # validates them before any work
     names = parse_models(models)
     train_end_ms = parse_time_ms(train_end, "--train-end")
     test_end_ms = parse_time_ms(test_end, "--test-end") if test_end else None
@@ -145,7 +156,7 @@ def run_evaluation(
         on_plan(len(frames) * len(names))
     last_models: dict[tuple[str, str], str] = {}
     preds, fit_s = walk_forward(frames, cfg, progress=progress, last_models=last_models)
-    records = report_records(preds)
+    records = report_records(preds, costs)
     return EvaluationResult(preds, records, leaderboard(records), fit_s, "core+pipeline" if extra else "core",
                             last_models, cache_dir, first,
                             native_interval_ms(klines.assign(open_ms=to_open_ms(klines["open_time"]))),

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from coincast.domain import Interval, InvalidTimeRange
+from coincast.train.base import BAND_LEVELS, band_columns
 from coincast.train.forecasters.core import ReturnForecaster
 from coincast.train.registry import create_model
 
@@ -39,6 +40,7 @@ PREDICTION_COLUMNS = (
     "predicted_volatility",
     "level",
     "window",
+    *(c for b in BAND_LEVELS for c in band_columns(b)),
 )
 
 DEFAULT_RETRAIN = {Interval.H1: 7 * 86_400_000, Interval.D1: 30 * 86_400_000}
@@ -167,15 +169,23 @@ def _cache_load(cache_dir: str | None, key: str, cls: type[ReturnForecaster]) ->
 def _takes_threads(model: str) -> bool:
     from coincast.train.registry import model_spec
 
-    return model_spec(model).family in ("gbm", "classifier", "deep")
+    return model_spec(model.removesuffix("_global")).family in ("gbm", "classifier", "deep")
 
 
-def _run(
-    args: tuple[pd.DataFrame, str, WalkForwardConfig, int],
-) -> tuple[str, str, pd.DataFrame, list[float], str]:
-    frame, model, cfg, threads = args
+Task = tuple[dict[str, pd.DataFrame], str, WalkForwardConfig, int]
+Result = tuple[str, str, pd.DataFrame, list[float], str]
+
+
+def _run(args: Task) -> list[Result]:
+    """One task: a per-coin model on one frame, or a global model (``*_global``) on all of them."""
+    frames, model, cfg, threads = args
+    if model.endswith("_global"):
+        from coincast.evaluate.pooled import evaluate_pooled
+
+        return evaluate_pooled(frames, model, cfg)
+    (frame,) = frames.values()
     preds, fit_s, key = evaluate_one(frame, model, cfg, threads=threads)
-    return str(frame["symbol"].iloc[0]), model, preds, fit_s, key
+    return [(str(frame["symbol"].iloc[0]), model, preds, fit_s, key)]
 
 
 def walk_forward(
@@ -192,7 +202,9 @@ def walk_forward(
     Tasks run in ``cfg.n_jobs`` processes (joblib/loky); each is deterministic given ``cfg.seed``
     so the result does not depend on scheduling. ``progress(symbol, model)`` is called per task.
     """
-    tasks = [(frames[s], m, cfg) for s in sorted(frames) for m in cfg.models]
+    tasks: list[tuple[dict[str, pd.DataFrame], str, WalkForwardConfig]] = [
+        ({s: frames[s]}, m, cfg) for s in sorted(frames) for m in cfg.models if not m.endswith("_global")
+    ] + [(frames, m, cfg) for m in cfg.models if m.endswith("_global")]
     # One thread per model: on a shared machine OpenMP pools (LightGBM, XGBoost) under contention
     # spin and run 10x slower; processes, not threads, give the parallelism.
     threads = 1
@@ -203,32 +215,35 @@ def walk_forward(
     order = {m: i for i, m in enumerate(cfg.models)}
     preds["_m"] = preds["model"].map(order)
     preds = preds.sort_values(["symbol", "_m", "origin_time"], kind="stable").drop(columns="_m")
-    last_models.update({(r[0], r[1]): r[4] for r in results})
+    last_models.update({(r[0], r[1]): r[4] for r in results if r[4]})  # global models are not registered
     return preds.reset_index(drop=True), {(r[0], r[1]): r[3] for r in results}
 
 
 def _execute(
-    tasks: Sequence[tuple[pd.DataFrame, str, WalkForwardConfig]],
+    tasks: Sequence[tuple[dict[str, pd.DataFrame], str, WalkForwardConfig]],
     n_jobs: int,
     threads: int,
     progress: Callable[[str, str], None] | None,
-) -> Iterator[tuple[str, str, pd.DataFrame, list[float], str]]:
-    args = [(f, m, c, threads) for f, m, c in tasks]
+) -> Iterator[Result]:
+    args: list[Task] = [(f, m, c, threads) for f, m, c in tasks]
     if n_jobs <= 1 or len(args) <= 1:
-        gen: Iterator[tuple[str, str, pd.DataFrame, list[float], str]] = map(_run, args)
+        gen: Iterator[list[Result]] = map(_run, args)
     else:
         from joblib import Parallel, delayed
 
         # Slowest families first so the pool does not end waiting on one long task.
         args.sort(key=lambda a: _cost_rank(a[1]))
         gen = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(delayed(_run)(a) for a in args)
-    for r in gen:
-        if progress is not None:
-            progress(r[0], r[1])
-        yield r
+    for rs in gen:
+        for r in rs:
+            if progress is not None:
+                progress(r[0], r[1])
+            yield r
 
 
 def _cost_rank(model: str) -> int:
     from coincast.train.registry import model_spec
 
+    if model.endswith("_global"):
+        return -1  # one task fits every coin: the longest of all
     return {"deep": 0, "classifier": 1, "gbm": 2}.get(model_spec(model).family, 3)

@@ -21,6 +21,14 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 DEFAULT_LEVEL = 0.9
+# Coverages of the extra bands every forecast carries for the calibration table.
+BAND_LEVELS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95)
+
+
+def band_columns(level: float) -> tuple[str, str]:
+    """``0.8 -> ('lower_80', 'upper_80')``: the predictions-file columns of a band."""
+    pct = f"{level * 100:g}".replace(".", "_")
+    return f"lower_{pct}", f"upper_{pct}"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -30,7 +38,8 @@ class Forecast:
     Prices are in quote currency (USDT). ``volatility`` is the predicted standard deviation of the
     forward log return. ``lower``/``upper`` bound the price at ``target_ms`` with nominal coverage
     ``level``. ``origin_ms`` is the open time of the last bar whose close (``origin_price``) the
-    forecast knows; ``target_ms = origin_ms + horizon``.
+    forecast knows; ``target_ms = origin_ms + horizon``. ``bands`` holds ``(level, lower, upper)``
+    for each of :data:`BAND_LEVELS`, from the same residual pool as the main interval.
     """
 
     symbol: str
@@ -45,13 +54,14 @@ class Forecast:
     upper: F64
     prob_up: F64
     volatility: F64
+    bands: tuple[tuple[float, F64, F64], ...] = ()
 
     def __len__(self) -> int:
         return int(self.origin_ms.shape[0])
 
     def to_frame(self) -> pd.DataFrame:
         """One row per forecast with UTC timestamps (the predictions-file layout)."""
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "symbol": self.symbol,
                 "model": self.model,
@@ -67,6 +77,10 @@ class Forecast:
                 "level": self.level,
             }
         )
+        for level, lower, upper in self.bands:
+            lo, hi = band_columns(level)
+            frame[lo], frame[hi] = lower, upper
+        return frame
 
 
 class Forecaster(Protocol):

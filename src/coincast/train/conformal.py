@@ -15,6 +15,7 @@ here every model family, including the torch ones, shares one cheap causal pool 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -32,6 +33,17 @@ def conformal_quantile(abs_resid: np.ndarray, level: float) -> float:
     return float(np.partition(abs_resid, k - 1)[k - 1])
 
 
+def conformal_quantiles(abs_resid: np.ndarray, levels: Sequence[float]) -> list[float]:
+    """:func:`conformal_quantile` at several levels from one sort of the pool."""
+    m = int(abs_resid.shape[0])
+    ranked = np.sort(abs_resid)
+    out: list[float] = []
+    for level in levels:
+        k = int(np.ceil((m + 1) * level))
+        out.append(float(ranked[k - 1]) if 0 < k <= m else float("inf"))
+    return out
+
+
 def rolling_conformal(
     *,
     origin_ms: I64,
@@ -42,7 +54,8 @@ def rolling_conformal(
     wanted: np.ndarray,
     initial: F64,
     level: float,
-) -> tuple[F64, F64]:
+    band_levels: Sequence[float] = (),
+) -> tuple[F64, F64, F64]:
     """Half-widths (in sigma units) and empirical P(up) for the ``wanted`` rows.
 
     Args:
@@ -53,16 +66,20 @@ def rolling_conformal(
         wanted: boolean mask of the rows to answer for.
         initial: calibration residuals (signed, normalised), oldest first.
         level: nominal coverage in (0, 1).
+        band_levels: further coverages whose half-widths come from the same pool at each origin
+            (the calibration table's 50/80/90/95 % bands).
 
     Returns:
-        ``(q, p_up)`` for the wanted rows: ``lower/upper = mu -/+ q * sigma`` and
-        ``p_up = mean(mu + sigma * e > 0)`` over the pool at that origin.
+        ``(q, p_up, q_bands)`` for the wanted rows: ``lower/upper = mu -/+ q * sigma``,
+        ``p_up = mean(mu + sigma * e > 0)`` over the pool at that origin, and ``q_bands`` of shape
+        ``(rows, len(band_levels))``, the half-widths at ``band_levels``.
     """
     pool: deque[float] = deque(initial.tolist(), maxlen=max(int(initial.shape[0]), 1))
     resid = (realized - mu) / sigma
     order = np.argsort(target_ms, kind="stable")
     ptr = 0
-    qs: list[float] = []
+    levels = [level, *band_levels]
+    qs: list[list[float]] = []
     ps: list[float] = []
     for i in np.flatnonzero(wanted):
         while ptr < order.shape[0] and target_ms[order[ptr]] <= origin_ms[i]:
@@ -71,6 +88,7 @@ def rolling_conformal(
                 pool.append(float(e))
             ptr += 1
         arr = np.fromiter(pool, dtype=float, count=len(pool))
-        qs.append(conformal_quantile(np.abs(arr), level))
+        qs.append(conformal_quantiles(np.abs(arr), levels))
         ps.append(float(np.mean(mu[i] + sigma[i] * arr > 0.0)) if arr.size else 0.5)
-    return np.asarray(qs, dtype=float), np.asarray(ps, dtype=float)
+    q = np.asarray(qs, dtype=float).reshape(len(qs), len(levels))
+    return q[:, 0], np.asarray(ps, dtype=float), q[:, 1:]

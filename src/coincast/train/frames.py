@@ -7,6 +7,10 @@ affected targets unknown (NaN); nothing is filled in.
 
 Features are computed on the native bars (strictly from past and current bars) and then sampled
 at the origins, so computing them once on the whole file equals recomputing them on any prefix.
+On hourly bars at 1h and 1d the frame also has the realised-volatility inputs ``vol_*`` and
+``target_rv``, the realised variance of the target horizon (see
+:mod:`coincast.train.volatility`); like ``target`` it is only ever read where the target time
+was visible.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import pandas as pd
 
 from coincast.domain import Interval, InvalidRequest
 from coincast.train.features import core_features
+from coincast.train.volatility import HAR_WINDOWS, HOUR_MS, vol_columns
 
 KLINE_COLUMNS = ("symbol", "open_time", "open", "high", "low", "close", "volume")
 BASE_COLUMNS = ("symbol", "open_ms", "close", "high_h", "low_h", "volume_h", "target")
@@ -106,6 +111,8 @@ def horizon_frames(
         f = feats[feats["symbol"] == symbol].drop(columns="symbol")
         frame = aligned.merge(f, on="open_ms", how="left")
         frame = add_horizon_features(frame, horizon)
+        if step_ms == HOUR_MS and horizon in HAR_WINDOWS:
+            frame = frame.merge(vol_columns(g, horizon), on="open_ms", how="left")
         frames[str(symbol)] = frame.reset_index(drop=True)
     return frames
 
@@ -158,4 +165,5 @@ def _zscore(s: pd.Series, window: int) -> pd.Series:
 def feature_names(frame: pd.DataFrame) -> list[str]:
     """Model input columns of a horizon frame: everything but identifiers, raw levels and target."""
     skip = {*BASE_COLUMNS}
-    return [c for c in frame.columns if c not in skip and not c.startswith("target")]
+    # vol_* feed the volatility model behind every forecaster's sigma, not the return models.
+    return [c for c in frame.columns if c not in skip and not c.startswith(("target", "vol_"))]

@@ -83,7 +83,9 @@ async def test_backtest_a_file_with_exact_numbers(client: httpx.AsyncClient) -> 
     results = {x["model"]: x for x in r.json()["results"]}
     k = 0.0015
     drift = results["drift"]
-    assert drift["metrics"]["total_return"] == pytest.approx(((1 - k) ** 2 * 1.1) * ((1 - k) ** 2 * 1.2) - 1)
+    # long 100 -> 110, then short 110 -> 88: closing the short trades its drifted weight 0.8 / 1.2
+    short = (1 - k) * 1.2 * (1 - k * 0.8 / 1.2)
+    assert drift["metrics"]["total_return"] == pytest.approx(((1 - k) ** 2 * 1.1) * short - 1)
     assert drift["buy_and_hold"]["total_return"] == pytest.approx(-0.12)
     assert drift["equity"]["buy_and_hold"] == pytest.approx([1.0, 1.1, 1.1, 0.88])
     assert len(drift["equity"]["strategy"]) == len(drift["equity"]["time"]) == 4
@@ -100,9 +102,14 @@ async def test_backtest_live_forecasts_is_paper_trading(client: httpx.AsyncClien
     body = r.json()
     (res,) = body["results"]
     preds = live(30)
-    gross = np.prod(
-        [1 + np.sign(p.predicted_price - p.origin_price) * (p.actual_price / p.origin_price - 1) for p in preds]
-    )
+    # Held positions: each run of same-side forecasts earns side * (exit / entry - 1), by hand.
+    gross, side, entry, exit_price = 1.0, 0.0, 0.0, 0.0
+    for p in [*preds, None]:
+        s = 0.0 if p is None else float(np.sign(p.predicted_price - p.origin_price))
+        if s != side:
+            gross *= 1 + side * (exit_price / entry - 1) if side else 1.0
+            side, entry = s, (p.origin_price if p is not None else 0.0)
+        exit_price = p.actual_price if p is not None else exit_price
     assert res["metrics"]["total_return"] == pytest.approx(gross - 1)
     last = preds[-1]
     assert body["position"]["weight"] == np.sign(last.predicted_price - last.origin_price)

@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from coincast.backtest import run_backtest
 from coincast.cli.main import main
-from coincast.evaluate.metrics import METRIC_NAMES
+from coincast.evaluate.metrics import METRIC_NAMES, diebold_mariano
+from coincast.evaluate.trading import default_strategy
 
 TRAIN_END = "2022-06-30T23:00:00Z"
 
@@ -97,7 +99,16 @@ def test_report_is_recomputable_from_predictions(
         cov = np.mean((g["lower"] <= a) & (a <= g["upper"]))
         assert rec["interval_coverage"] == pytest.approx(cov) and rec["interval_nominal"] == 0.9
         assert rec["interval_mean_width"] == pytest.approx(np.mean(g["upper"] - g["lower"]))
-        assert (rec["dm_pvalue"] is None) == (rec["model"] == "persistence")
+        assert (rec["dm_pvalue_mae"] is None) == (rec["model"] == "persistence")
+        assert (rec["dm_pvalue_mse"] is None) == (rec["model"] == "persistence")
+        if rec["model"] != "persistence":  # one-sided, on the loss each metric is made of
+            assert rec["dm_pvalue_mae"] == pytest.approx(diebold_mariano(np.abs(p - a), np.abs(o - a)))
+            assert rec["dm_pvalue_mse"] == pytest.approx(diebold_mariano((p - a) ** 2, (o - a) ** 2))
+        (bt,) = run_backtest(g, default_strategy(10, 5))
+        assert rec["strategy_return"] == pytest.approx(bt.metrics["total_return"])
+        assert rec["buy_and_hold_return"] == pytest.approx(a.iloc[-1] / o.iloc[0] - 1)
+        assert rec["coverage_90"] == pytest.approx(cov)
+        assert rec["coverage_50"] < rec["coverage_80"] <= rec["coverage_90"] <= rec["coverage_95"]
 
     # Same seed, one process instead of two, fitting then reusing cached window models: identical.
     cache = ("--cache-dir", str(tmp_path / "cache"))

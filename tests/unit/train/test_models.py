@@ -122,3 +122,27 @@ def test_no_look_ahead_with_batch_layer_features(name: str, btc_slice: pd.DataFr
     b = model.predict(full.drop(columns="target"), start_ms=cut)
     np.testing.assert_allclose(a.predicted_price, b.predicted_price[: len(a)], rtol=1e-12, atol=0)
     np.testing.assert_allclose(a.prob_up, b.prob_up[: len(a)], rtol=1e-12, atol=0)
+
+
+def test_sigma_is_the_har_forecast_fitted_on_known_targets(btc_slice: pd.DataFrame) -> None:
+    from coincast.train.volatility import HarVol, from_horizon_frame
+
+    frame = horizon_frames(btc_slice, Interval.H1)["BTCUSDT"]
+    cut = int(frame["open_ms"].iloc[1300])
+    train = _train_frame(frame, cut)
+    rows = from_horizon_frame(train)
+    # the realised-variance target is visible exactly where the return target is
+    assert np.isnan(rows["target"].iloc[-1]) and np.isfinite(rows["target"].iloc[-2])
+    assert rows["target"].notna().sum() == train["target"].notna().sum()
+    pool = np.zeros(100)  # a walk-forward's later window: one fit on everything
+    model = create_model("persistence").fit(train, residuals=pool)
+    want = np.sqrt(HarVol(Interval.H1).fit(rows, train).predict(from_horizon_frame(frame), frame))
+    got = model._sigma(frame)
+    ok = np.isfinite(want)
+    assert ok.sum() > 1000
+    np.testing.assert_allclose(got[ok], want[ok], rtol=1e-12)
+    # without a volatility model sigma is the EWMA of the frame
+    ewma = create_model("persistence", vol_model=None).fit(train, residuals=pool)._sigma(frame)
+    h_vol = frame["h_vol"].to_numpy(float)
+    np.testing.assert_allclose(ewma[np.isfinite(h_vol)], h_vol[np.isfinite(h_vol)])
+    assert not np.allclose(got[ok], ewma[ok])

@@ -94,6 +94,52 @@ function saveKey(key) {
 
 const cssVar = (name, fallback) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 const authFailed = (err) => err && (err.status === 401 || err.status === 403);
+const dmCell = (p) => (Number.isFinite(p) ? `<span class="${p < 0.05 ? "up" : p > 0.95 ? "down" : ""}">${num(p, 3)}</span>` : "—");
+const signedPct = (x, d = 1) => (Number.isFinite(x) ? `<span class="${x > 0 ? "up" : x < 0 ? "down" : ""}">${x > 0 ? "+" : ""}${(x * 100).toFixed(d)} %</span>` : "—");
+const CAL_LEVELS = [50, 80, 90, 95];
+const breakEven = (bp) => (!Number.isFinite(bp) ? "—" : bp > 0 ? `${num(bp, 1)} bp` : `<span class="down" title="loses before costs">0 bp</span>`);
+
+/** After-cost results of each model's default strategy (long/short on the forecast's sign, held
+ * between signals) next to buy-and-hold, from the walk-forward metrics. */
+function costTable(rows) {
+  const traded = rows.filter((r) => Number.isFinite(r.metrics.strategy_return));
+  if (!traded.length) return "";
+  const cost = traded.find((r) => Number.isFinite(r.metrics.cost_bps))?.metrics.cost_bps;
+  const body = traded
+    .map((r) => {
+      const m = r.metrics;
+      const vs = m.strategy_return - m.buy_and_hold_return;
+      return `<tr class="${r.baseline ? "baseline" : ""}"><td>${esc(r.model)}</td>
+        <td class="num">${signedPct(m.strategy_return)}</td><td class="num">${signedPct(m.buy_and_hold_return)}</td>
+        <td class="num" title="after-cost return minus buy-and-hold's">${signedPct(vs)}</td>
+        <td class="num">${num(m.strategy_sharpe, 2)} <span class="fc-n">/ ${num(m.buy_and_hold_sharpe, 2)}</span></td>
+        <td class="num">${signedPct(m.strategy_max_drawdown)} <span class="fc-n">/ ${signedPct(m.buy_and_hold_max_drawdown)}</span></td>
+        <td class="num">${num(m.strategy_turnover, 1)}</td>
+        <td class="num">${breakEven(m.break_even_bps)}</td></tr>`;
+    })
+    .join("");
+  return `<div class="mdl-scroll"><table class="mdl-table mdl-cost"><caption>After costs${Number.isFinite(cost) ? ` (${num(cost, 0)} bp per trade)` : ""} · long/short on the forecast's sign vs buy-and-hold</caption>
+    <thead><tr><th>Model</th><th class="num">Return</th><th class="num">Buy &amp; hold</th><th class="num">vs B&amp;H</th><th class="num" title="annualised, strategy / buy-and-hold">Sharpe</th><th class="num" title="strategy / buy-and-hold">Max DD</th><th class="num" title="sum of traded weight">Turnover</th><th class="num" title="cost per trade (fee + slippage) at which the return is zero; 0 = loses before costs">Break-even</th></tr></thead>
+    <tbody>${body}</tbody></table></div>`;
+}
+
+/** Nominal vs observed coverage of each model's 50/80/90/95 % bands, and its pinball loss. */
+function calibrationTable(rows) {
+  const scored = rows.filter((r) => CAL_LEVELS.some((l) => Number.isFinite(r.metrics[`coverage_${l}`])));
+  if (!scored.length) return "";
+  const cell = (obs, nominal) => {
+    if (!Number.isFinite(obs)) return `<td class="num">—</td>`;
+    const off = Math.abs(obs * 100 - nominal);
+    return `<td class="num ${off > 5 ? "down" : ""}" title="nominal ${nominal} %">${(obs * 100).toFixed(1)} %</td>`;
+  };
+  const body = scored
+    .map((r) => `<tr class="${r.baseline ? "baseline" : ""}"><td>${esc(r.model)}</td>${CAL_LEVELS.map((l) => cell(r.metrics[`coverage_${l}`], l)).join("")}<td class="num">${Number.isFinite(r.metrics.pinball_pct) ? num(r.metrics.pinball_pct, 4) : "—"}</td></tr>`)
+    .join("");
+  return `<div class="mdl-scroll"><table class="mdl-table mdl-calib"><caption>Calibration · observed coverage of each band (nominal in the header)</caption>
+    <thead><tr><th>Model</th>${CAL_LEVELS.map((l) => `<th class="num">${l} %</th>`).join("")}<th class="num" title="mean pinball loss at the bands' quantiles, % of price; lower is better">Pinball %</th></tr></thead>
+    <tbody>${body}</tbody></table></div>`;
+}
+
 const masePill = (m) => (Number.isFinite(m) ? `<span class="${m < 1 ? "up" : m > 1 ? "down" : ""}">${num(m, 3)}</span>` : "—");
 
 export class ModelsPage {
@@ -288,16 +334,20 @@ export class ModelsPage {
             const m = r.metrics;
             const gain = (1 - m.mase) * 100;
             const w = Math.min(100, (m.mase / top) * 100);
-            const note = r.baseline ? "baseline" : `${gain >= 0 ? "beats" : "trails"} persistence by ${Math.abs(gain).toFixed(1)} %`;
-            return `<tr class="${r.baseline ? "baseline" : ""}${r.live ? " is-live" : ""}">
+            const base = r.baseline || r.model === "persistence";
+            const note = base ? "baseline" : `${gain >= 0 ? "beats" : "trails"} persistence by ${Math.abs(gain).toFixed(1)} %`;
+            return `<tr class="${base ? "baseline" : ""}${r.live ? " is-live" : ""}">
               <td class="rank">${i + 1}</td><td>${esc(r.model)}${r.live ? ' <span class="mdl-badge live">live</span>' : ""}</td>
               <td class="bar-cell"><span class="bar ${m.mase < 1 ? "good" : m.mase > 1 ? "bad" : "base"}" style="width:${w.toFixed(1)}%"></span><span class="one" style="left:${((1 / top) * 100).toFixed(1)}%"></span></td>
               <td class="num">${num(m.mase, 3)}</td><td class="num">${pct(m.directional_accuracy)}</td>
-              <td class="num" title="Diebold-Mariano p-value vs persistence">${Number.isFinite(m.dm_pvalue) ? num(m.dm_pvalue, 3) : "—"}</td>
-              <td class="note ${r.baseline ? "" : gain >= 0 ? "up" : "down"}">${note}</td></tr>`;
+              <td class="num" title="one-sided Diebold-Mariano p-value: lower absolute error than persistence (backs MASE)">${dmCell(m.dm_pvalue_mae)}</td>
+              <td class="num" title="one-sided Diebold-Mariano p-value: lower squared error than persistence (backs RMSE)">${dmCell(m.dm_pvalue_mse)}</td>
+              <td class="note ${base ? "" : gain >= 0 ? "up" : "down"}">${note}</td></tr>`;
           })
           .join("");
-        return `<div class="mdl-board-group"><h3>${esc(key)}</h3><table class="mdl-table"><thead><tr><th>#</th><th>Model</th><th>MASE</th><th class="num"></th><th class="num">Direction</th><th class="num">DM p</th><th></th></tr></thead><tbody>${body}</tbody></table></div>`;
+        return `<div class="mdl-board-group"><h3>${esc(key)}</h3>
+          <table class="mdl-table"><thead><tr><th>#</th><th>Model</th><th>MASE</th><th class="num"></th><th class="num">Direction</th><th class="num" title="p &lt; 0.05: significantly better than persistence in absolute error">DM p MAE</th><th class="num" title="p &lt; 0.05: significantly better than persistence in squared error">DM p MSE</th><th></th></tr></thead><tbody>${body}</tbody></table>
+          ${costTable(rows)}${calibrationTable(rows)}</div>`;
       })
       .join("");
   }
@@ -450,7 +500,11 @@ export class ModelsPage {
       ["MAPE", Number.isFinite(m.mape) ? `${m.mape.toFixed(3)} %` : "—", ""],
       ["Direction", `${pct(m.directional_accuracy)}${Number.isFinite(m.da_ci_low) ? ` <span class="fc-n">CI ${(m.da_ci_low * 100).toFixed(0)}–${pct(m.da_ci_high, 0)}</span>` : ""}`, "direction hit rate, 95 % Wilson interval"],
       ["Coverage", `${pct(m.interval_coverage)} <span class="fc-n">vs ${pct(m.interval_nominal, 0)}</span>`, "share of outcomes inside the interval"],
-      ["DM p", Number.isFinite(m.dm_pvalue) ? num(m.dm_pvalue, 3) : "—", "Diebold-Mariano test vs persistence"],
+      ["DM p MAE", dmCell(m.dm_pvalue_mae), "one-sided Diebold-Mariano test: lower absolute error than persistence"],
+      ["DM p MSE", dmCell(m.dm_pvalue_mse), "one-sided Diebold-Mariano test: lower squared error than persistence"],
+      ["After costs", `${signedPct(m.strategy_return)} <span class="fc-n">B&amp;H ${signedPct(m.buy_and_hold_return)}</span>`, "total return of long/short on the forecast's sign, after fees and slippage, vs buy-and-hold"],
+      ["Break-even", breakEven(m.break_even_bps), "cost per trade at which the strategy's return is zero"],
+      ["Pinball", Number.isFinite(m.pinball_pct) ? `${num(m.pinball_pct, 4)} %` : "—", "mean pinball loss at the 50/80/90/95 % bands' quantiles, % of price"],
       ["n", `${formatInt(m.n)}${m.windows ? ` <span class="fc-n">${m.windows} window${m.windows === 1 ? "" : "s"}</span>` : ""}`, "scored walk-forward forecasts"],
     ];
     return items.map(([k, v, t]) => `<div title="${esc(t)}"><dt>${k}</dt><dd>${v}</dd></div>`).join("");

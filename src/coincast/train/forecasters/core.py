@@ -26,8 +26,15 @@ import numpy as np
 import pandas as pd
 
 from coincast.domain import InvalidRequest
-from coincast.train.base import DEFAULT_LEVEL, F64, Forecast
+from coincast.train.base import BAND_LEVELS, DEFAULT_LEVEL, F64, Forecast
 from coincast.train.conformal import rolling_conformal
+from coincast.train.volatility import HAR_WINDOWS, VolModel, create_vol_model, from_horizon_frame
+
+# The volatility model behind every forecaster's sigma (interval width, classifiers' move size,
+# vol-targeted sizing): log-HAR-RV. LightGBM on RV features scored a little better (QLIKE 0.495
+# against 0.526 of naive's at 1 h, benchmarks/README-forecast.md) but costs a boosted fit per model
+# and window instead of one OLS; choose it per model with ``vol_model="lightgbm_vol"``.
+DEFAULT_VOL_MODEL = "har"
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _HORIZON_NAMES = {60_000: "1m", 300_000: "5m", 900_000: "15m", 3_600_000: "1h", 14_400_000: "4h", 86_400_000: "1d"}
@@ -53,6 +60,7 @@ class ReturnForecaster(ABC):
         cal_fraction: float = 0.2,
         min_cal: int = 30,
         max_cal: int = 2000,
+        vol_model: str | None = DEFAULT_VOL_MODEL,
     ) -> None:
         if not 0.0 < level < 1.0:
             raise InvalidRequest(f"interval level must be in (0, 1), got {level}")
@@ -61,6 +69,8 @@ class ReturnForecaster(ABC):
         self.cal_fraction = cal_fraction
         self.min_cal = min_cal
         self.max_cal = max_cal
+        self.vol_model = vol_model
+        self.vol: VolModel | None = None
         self.horizon_ms = 0
         self.cal_end_ms = 0
         self.cal_resid: F64 = np.empty(0)
@@ -78,11 +88,34 @@ class ReturnForecaster(ABC):
 
     # --- shared -------------------------------------------------------------------------------
     def _sigma(self, frame: pd.DataFrame) -> F64:
-        """Volatility of the next log return known at each row (EWMA by default)."""
+        """Volatility of the next log return known at each row.
+
+        The forecast of the fitted volatility model (:attr:`vol_model`, on realised-volatility
+        inputs up to the row) where the frame has them; else, and wherever it has no answer, the
+        EWMA volatility ``h_vol``.
+        """
         s = frame["h_vol"].to_numpy(float).copy()
+        vol: VolModel | None = getattr(self, "vol", None)  # models pickled before it existed have none
+        if vol is not None and "vol_rv_last" in frame.columns:
+            v = np.sqrt(vol.predict(from_horizon_frame(frame), frame))
+            s = np.where(np.isfinite(v) & (v > 0), v, s)
         bad = ~(np.isfinite(s) & (s > 0))
         s[bad] = self.sigma_fallback
         return np.asarray(s, dtype=np.float64)
+
+    def _fit_vol(self, frame: pd.DataFrame) -> None:
+        """Fit the volatility model behind :meth:`_sigma` on the rows whose target is known."""
+        self.vol = None
+        hz = next((i for i in HAR_WINDOWS if i.ms == self.horizon_ms), None)
+        if self.vol_model is None or hz is None or "vol_rv_last" not in frame.columns:
+            return
+        rows = from_horizon_frame(frame)
+        usable = rows.dropna(subset=["target", "rv_last", "har_s", "har_m", "har_l"])
+        model = create_vol_model(self.vol_model, hz, seed=self.seed)
+        if model.needs_hourly:
+            raise InvalidRequest(f"vol_model {self.vol_model!r} needs hourly returns; use har or lightgbm_vol")
+        if len(usable) >= 2 * self.min_cal:
+            self.vol = model.fit(rows, frame)
 
     def _usable(self, frame: pd.DataFrame) -> np.ndarray:
         """Rows that can serve as training samples (subclasses with windows need history)."""
@@ -117,10 +150,13 @@ class ReturnForecaster(ABC):
         """
         frame = train.reset_index(drop=True)
         om = frame["open_ms"].to_numpy()
-        self.horizon_ms = int(pd.Series(np.diff(om)).mode().iloc[0]) if len(om) > 1 else 0
+        steps = np.diff(om)
+        steps = steps[steps > 0]  # a frame pooled over coins repeats each origin once per coin
+        self.horizon_ms = int(pd.Series(steps).mode().iloc[0]) if steps.size else 0
         self.symbol = str(frame["symbol"].iloc[0]) if len(frame) else ""
         vol = frame["h_vol"].to_numpy(float)
         self.sigma_fallback = float(np.nanmedian(vol)) if np.isfinite(vol).any() else 0.01
+        self._fit_vol(frame)
         y = frame["target"].to_numpy(float)
         sigma = self._sigma(frame)
         idx = np.flatnonzero(np.isfinite(y) & np.isfinite(sigma) & (sigma > 0) & self._usable(frame))
@@ -140,12 +176,14 @@ class ReturnForecaster(ABC):
         cal = idx[-n_cal:]
         head = frame.copy()
         head.loc[cal[0] :, "target"] = np.nan  # the first fit never sees a calibration target
+        self._fit_vol(head)
         self._fit_point(head)
         mu, _ = self._mean(frame, cal)
         sigma_cal = self._sigma(frame)[cal]  # a fitted volatility model may differ from the EWMA
         self.cal_resid = ((y[cal] - mu) / sigma_cal).astype(float)
         self.cal_end_ms = int(om[cal[-1]])
         if self.refit:
+            self._fit_vol(frame)
             self._fit_point(frame)
         return self
 
@@ -168,7 +206,7 @@ class ReturnForecaster(ABC):
         sigma = self._sigma(frame)[rows]
         mu, p = self._mean(frame, rows) if rows.size else (np.empty(0), None)
         wanted = wanted_all[rows]
-        q, p_pool = rolling_conformal(
+        q, p_pool, q_bands = rolling_conformal(
             origin_ms=om[rows],
             target_ms=target_ms[rows],
             mu=mu,
@@ -177,11 +215,12 @@ class ReturnForecaster(ABC):
             wanted=wanted,
             initial=self.cal_resid,
             level=self.level,
+            band_levels=BAND_LEVELS,
         )
         mu_w, sig_w, c_w = mu[wanted], sigma[wanted], close[rows][wanted]
         prob = p[wanted] if p is not None else p_pool
         return Forecast(
-            symbol=self.symbol or str(frame["symbol"].iloc[-1]),
+            symbol=str(frame["symbol"].iloc[-1]) if len(frame) else self.symbol,  # a pooled model serves many
             model=self.name,
             horizon=horizon_name(self.horizon_ms),
             level=self.level,
@@ -193,6 +232,10 @@ class ReturnForecaster(ABC):
             upper=c_w * np.exp(mu_w + q * sig_w),
             prob_up=np.asarray(prob, dtype=float),
             volatility=sig_w,
+            bands=tuple(
+                (b, c_w * np.exp(mu_w - q_bands[:, j] * sig_w), c_w * np.exp(mu_w + q_bands[:, j] * sig_w))
+                for j, b in enumerate(BAND_LEVELS)
+            ),
         )
 
     def save(self, directory: Path) -> None:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from coincast.train.base import F64
-from coincast.train.forecasters.core import ReturnForecaster
+from coincast.train.forecasters.core import DEFAULT_VOL_MODEL, ReturnForecaster
 
 CHANNELS = ("h_ret_1", "h_range", "h_logvol_z")
 EpochCallback = Callable[[int, float, float], None]
@@ -89,8 +89,9 @@ class DeepForecaster(ReturnForecaster):
         n_jobs: int = 1,
         level: float = 0.9,
         seed: int = 0,
+        vol_model: str | None = DEFAULT_VOL_MODEL,
     ) -> None:
-        super().__init__(level=level, seed=seed)
+        super().__init__(level=level, seed=seed, vol_model=vol_model)
         self.lookback = int(lookback)
         self.hp = {"units": int(units), "filters": int(filters), "kernel": int(kernel), "dropout": float(dropout)}
         self.lr = float(lr)

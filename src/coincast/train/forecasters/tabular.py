@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from coincast.train.base import F64
-from coincast.train.forecasters.core import ReturnForecaster
+from coincast.train.forecasters.core import DEFAULT_VOL_MODEL, ReturnForecaster
 from coincast.train.frames import feature_names
 
 
@@ -29,8 +29,18 @@ class TabularForecaster(ReturnForecaster):
     # take n_jobs themselves (capping their OpenMP pool under them makes LightGBM crawl).
     cap_threads: ClassVar[bool] = False
 
-    def __init__(self, *, n_jobs: int = 1, level: float = 0.9, seed: int = 0, **params: Any) -> None:
-        super().__init__(level=level, seed=seed)
+    def __init__(
+        self,
+        *,
+        n_jobs: int = 1,
+        level: float = 0.9,
+        seed: int = 0,
+        vol_model: str | None = DEFAULT_VOL_MODEL,
+        pooled: int = 1,
+        **params: Any,
+    ) -> None:
+        super().__init__(level=level, seed=seed, vol_model=vol_model)
+        self.pooled = max(1, int(pooled))  # coins in the training frame: the row cap scales with them
         self.n_jobs = n_jobs
         self.params = params
         self.features: list[str] = []
@@ -51,7 +61,7 @@ class TabularForecaster(ReturnForecaster):
         sigma = self._sigma(frame)
         rows = np.flatnonzero(np.isfinite(y) & np.isfinite(sigma) & (sigma > 0))
         if self.max_train_rows is not None:
-            rows = rows[-self.max_train_rows :]
+            rows = rows[-self.max_train_rows * getattr(self, "pooled", 1) :]
         x = self._matrix(frame, rows)
         label = (y[rows] > 0).astype(np.int64) if self.is_classifier else y[rows] / sigma[rows]
         self.estimator = self._make()
