@@ -12,6 +12,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit
 
 from pydantic import SecretStr
@@ -30,6 +31,9 @@ from coincast.stream.live import DAY_MS, LiveState
 from coincast.stream.processor import StreamProcessor
 from coincast.stream.pump import SourcePump
 from coincast.stream.writer import DeadLetterWriter, StoreWriter
+
+if TYPE_CHECKING:
+    from coincast.sources.simulator import SimParams
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +121,21 @@ def open_bus(settings: Settings) -> Bus:
 # -- sources --------------------------------------------------------------------------------------
 
 async def _sim(settings: Settings, dead_letters: DeadLetterSink, clock: Clock, store: CandleStore | None) -> Source:
-    """The simulator, resumed where the store's candles end (same prices, no overlap) and
-    started ``source.sim_history_s`` in the past on a first run so charts have history at once."""
+    """The simulator, resumed where the store's candles end (same prices, no overlap).
+
+    On a first start it begins ``source.sim_history_s`` in the past (trades folded at start-up),
+    and symbols the store has nothing for get ``source.sim_history_days`` of candle history
+    before that (:mod:`coincast.sources.sim_history`), so every page works from the first minute.
+    """
     from dataclasses import replace as _replace
 
     from coincast.sources.simulator import PROFILES, MarketSimulator, SimParams
 
     now = clock.now_ms()
     start = now - settings.source.sim_history_s * 1000
+    start -= start % 60_000  # generated history ends on a minute
     profiles = dict(PROFILES)
+    fresh: list[str] = []
     if store is not None:
         base = min(settings.stream.intervals, key=lambda i: i.ms)
         fold = await store.load_fold()
@@ -139,8 +149,29 @@ async def _sim(settings: Settings, dead_letters: DeadLetterSink, clock: Clock, s
                 start = max(start, min(now, fold.watermarks_ms[sym]))  # trades before it are folded already
             elif last is not None:
                 start = max(start, min(now, last.close_ms + 1))
+            else:
+                fresh.append(sym)
     params = SimParams(symbols=settings.symbols, seed=settings.source.seed, profiles=profiles)
+    if store is not None and fresh and settings.source.sim_history_days:
+        await _seed_sim_history(settings, params, store, fresh, start - start % 60_000)
     return MarketSimulator(params, clock, start_ms=start)
+
+
+async def _seed_sim_history(
+    settings: Settings, params: SimParams, store: CandleStore, symbols: list[str], end_ms: int
+) -> None:
+    """Generate and store the candle history of ``symbols`` ending at ``end_ms`` (first start)."""
+    import time
+
+    from coincast.lake.parquet import open_lake
+    from coincast.sources.sim_history import history_windows, seed_history, simulate_history
+    t0 = time.perf_counter()
+    windows = history_windows(settings.stream.intervals, settings.source.sim_history_days)
+    history = await asyncio.to_thread(simulate_history, params, end_ms, windows)
+    written = await seed_history(history, symbols, store, open_lake(settings.lake_url))
+    log.info("generated simulated history", extra={
+        "symbols": len(symbols), "candles": written, "days": settings.source.sim_history_days,
+        "seconds": round(time.perf_counter() - t0, 1)})
 
 
 SourceFactory = Callable[[Settings, DeadLetterSink, Clock, "CandleStore | None"], Awaitable[Source]]
