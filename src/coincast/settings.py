@@ -199,7 +199,8 @@ class ModelSettings(_Section):
 class AssistantSettings(_Section):
     """The market assistant: an optional OpenAI-compatible chat API and news sources."""
 
-    llm_url: str = Field("", description="OpenAI-compatible base URL, e.g. https://api.openai.com/v1 (empty: templates)")
+    llm_url: str = Field(
+        "", description="OpenAI-compatible base URL, e.g. https://api.openai.com/v1 (empty: templates)")
     llm_model: str = "gpt-4o-mini"
     llm_api_key: SecretStr | None = None
     llm_timeout_s: float = Field(15.0, gt=0)
