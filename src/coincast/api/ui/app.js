@@ -92,6 +92,28 @@ function route() {
   return page !== "";
 }
 
+/** The phone menu: the button opens and closes the page links; a choice, Escape or a tap elsewhere closes it. */
+function initMenu() {
+  const button = $("nav-toggle");
+  const nav = $("nav");
+  const set = (open) => {
+    button.setAttribute("aria-expanded", String(open));
+    button.setAttribute("aria-label", open ? "Close menu" : "Menu");
+    nav.toggleAttribute("data-open", open);
+  };
+  button.addEventListener("click", () => set(!nav.hasAttribute("data-open")));
+  nav.addEventListener("click", (ev) => ev.target.closest("a") && set(false));
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape" && nav.hasAttribute("data-open")) {
+      set(false);
+      button.focus();
+    }
+  });
+  document.addEventListener("click", (ev) => {
+    if (!nav.contains(ev.target) && !button.contains(ev.target)) set(false);
+  });
+}
+
 const live = new LiveSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`, {
   onMessage,
   onStatus,
@@ -424,6 +446,7 @@ async function start() {
     for (const p of Object.values(PAGES)) p.refreshTheme();
   });
   route();
+  initMenu();
   document.querySelector(".nav-link[data-page='market']").addEventListener("click", (ev) => {
     if (!offMarket() || !state.symbol) return; // a full load of / is the fallback
     ev.preventDefault();
