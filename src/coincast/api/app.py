@@ -18,11 +18,12 @@ import plotly
 from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import coincast
+from coincast.api.docs import install_docs
 from coincast.api.ws import Hub
 from coincast.domain import Interval, InvalidInterval, InvalidRequest, InvalidTimeRange, require_symbol
 from coincast.settings import Settings
@@ -62,7 +63,9 @@ def create_app(services: Services) -> FastAPI:
         title="coincast",
         version=coincast.__version__,
         description="Real-time crypto market data, candles and honest forecasts.",
+        docs_url=None, redoc_url=None,  # served offline by install_docs
     )
+    install_docs(app)
     app.state.services = services
     from coincast.api.routes.analytics import analytics_router
     from coincast.api.routes.backtest import backtest_router
@@ -181,7 +184,11 @@ def create_app(services: Services) -> FastAPI:
 
     app.include_router(assistant_router(services))
 
-    app.mount("/metrics", make_asgi_app())
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse,
+             responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}})
+    async def metrics() -> Response:
+        """Prometheus metrics (answered here, not redirected to /metrics/)."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
     async def plotly_js() -> FileResponse:
