@@ -33,6 +33,7 @@ from coincast.stream.pump import SourcePump
 from coincast.stream.writer import DeadLetterWriter, StoreWriter
 
 if TYPE_CHECKING:
+    from coincast.jobs.history import HistoryBackfill
     from coincast.sources.simulator import SimParams
 
 log = logging.getLogger(__name__)
@@ -263,6 +264,7 @@ class Runtime:
         )
         self.writer.start()
         self.hub.start()
+        self.history = self._history()
         self._tasks = [
             asyncio.create_task(self.processor.run(), name="processor"),
             asyncio.create_task(SourcePump(self.source, self.bus, s.symbols, self.clock, s.stream.tick_ms).run(),
@@ -270,7 +272,23 @@ class Runtime:
         ]
         log.info("runtime started", extra={"source": self.source.name, "store": redact(s.store_url)})
         return Services(s, self.store, self.live, self.hub, self.source.health, self.processor,
-                        dead_letters=self.dead_letters, models=self.models, board=self.board)
+                        dead_letters=self.dead_letters, models=self.models, board=self.board,
+                        history=self.history.progress if self.history else None)
+
+    def _history(self) -> HistoryBackfill | None:
+        """On live Binance data, download the history the lake lacks in the background."""
+        if self.source.name != "binance" or self.source.health.simulated:
+            return None
+        from coincast.jobs.history import HistoryBackfill
+        from coincast.lake.parquet import open_lake
+        from coincast.sources.binance.rest import BinanceRest
+
+        s = self.settings
+        self._rest = BinanceRest.from_url(s.binance.rest_url, clock=self.clock)
+        job = HistoryBackfill(self._rest, open_lake(s.lake_url), self.store, s.symbols, s.stream.intervals,
+                              self.clock)
+        self._history_task = asyncio.create_task(job.run(), name="history-backfill")
+        return job
 
     async def _warm_live(self, base: object) -> None:
         from coincast.domain import Interval
@@ -293,6 +311,11 @@ class Runtime:
         return None
 
     async def stop(self) -> None:
+        if self.history is not None:
+            self._history_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._history_task
+            await self._rest.close()
         proc, pump = self._tasks
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

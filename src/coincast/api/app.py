@@ -34,6 +34,7 @@ from coincast.stream.live import LiveState
 from coincast.stream.processor import StreamProcessor
 
 if TYPE_CHECKING:
+    from coincast.jobs.history import BackfillProgress
     from coincast.jobs.service import ModelService
 
 UI_DIR = Path(str(resources.files("coincast.api") / "ui"))
@@ -55,6 +56,7 @@ class Services:
     dead_letters: Any = None  # a counter object with .count, set by wiring
     models: ModelService | None = None  # registry, live predictor, training jobs (coincast.jobs.service)
     board: IndicatorBoard | None = None  # live indicators per (symbol, interval)
+    history: BackfillProgress | None = None  # the background Binance history download (coincast.jobs.history)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -114,6 +116,7 @@ def create_app(services: Services) -> FastAPI:
             },
             "symbols": list(s.symbols),
             "models": services.models.health() if services.models else None,
+            "history": services.history.as_dict() if services.history else None,
         }
 
     @app.get("/api/v1/symbols", tags=["market"])

@@ -133,3 +133,19 @@ def test_statuses_and_the_ws_protocol_are_documented_in_the_readme() -> None:
     readme = (REPO / "README.md").read_text()
     assert WS_PROTOCOL.strip() in readme
     assert set(STATUSES) == {401, 403, 404, 409, 422, 429, 503}
+
+
+async def test_health_shows_the_history_download(tmp_path: Path) -> None:
+    from coincast.jobs.history import BackfillProgress, IntervalProgress
+
+    settings = Settings(data_dir=tmp_path, symbols=("BTCUSDT",))
+    store = DuckDBStore.open(":memory:")
+    progress = BackfillProgress("running", {"1d": IntervalProgress(1000, 2000, 500), "1h": IntervalProgress(400)})
+    app = create_app(Services(settings, store, LiveState(Interval.M1), Hub(settings.symbols, (Interval.M1,), list),
+                              SourceHealth("binance"), history=progress))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://coincast.test") as c:
+        got = (await c.get("/health")).json()["history"]
+    await store.close()
+    assert got == {"status": "running", "percent": 25.0, "error": "",
+                   "intervals": {"1d": {"days": 1000, "total": 2000, "done": 500},
+                                 "1h": {"days": 400, "total": None, "done": 0}}}

@@ -398,12 +398,25 @@ async function refreshHealth() {
     $("f-gaps").textContent = `${formatInt(src.reconnects ?? 0)} · ${formatInt(src.gaps ?? 0)}`;
     const age = Number.isFinite(src.last_message_ms) && src.last_message_ms > 0 ? (Date.now() - src.last_message_ms) / 1000 : NaN;
     $("st-last").textContent = Number.isFinite(age) ? `last message ${age < 60 ? `${Math.max(0, age).toFixed(1)}s` : formatDuration(age)} ago` : "";
+    showHistory(h.history);
     $("st-uptime").textContent = `up ${formatDuration(h.uptime_s)}`;
     $("st-version").textContent = `coincast ${h.version || ""}`.trim();
   } catch (err) {
     $("st-source").textContent = `API unreachable: ${err.message}`;
     $("st-source").classList.add("warn");
   }
+}
+
+/** The background download of Binance history (``history`` in /health): progress, then done or why it stopped. */
+function showHistory(history) {
+  const el = $("st-history");
+  el.hidden = !history || history.status === "done";
+  if (el.hidden) return;
+  const pct = history.percent == null ? "" : ` ${history.percent.toFixed(0)}%`;
+  el.textContent = history.status === "failed" ? "History download stopped" : `Downloading history${pct}`;
+  el.title = history.status === "failed" ? history.error
+    : Object.entries(history.intervals).map(([iv, p]) => `${iv}: ${p.done}${p.total == null ? "" : ` of ${p.total}`} candles`).join(", ");
+  el.classList.toggle("warn", history.status === "failed");
 }
 
 // ---------------------------------------------------------------------------------------------- start
