@@ -125,8 +125,9 @@ async def _sim(settings: Settings, dead_letters: DeadLetterSink, clock: Clock, s
     """The simulator, resumed where the store's candles end (same prices, no overlap).
 
     On a first start it begins ``source.sim_history_s`` in the past (trades folded at start-up),
-    and symbols the store has nothing for get ``source.sim_history_days`` of candle history
-    before that (:mod:`coincast.sources.sim_history`), so every page works from the first minute.
+    and symbols neither the store nor the lake has anything for get ``source.sim_history_days`` of
+    candle history before that (:mod:`coincast.sources.sim_history`), so every page works from the
+    first minute. A lake with real history for a symbol is never mixed with simulated candles.
     """
     from dataclasses import replace as _replace
 
@@ -153,6 +154,11 @@ async def _sim(settings: Settings, dead_letters: DeadLetterSink, clock: Clock, s
             else:
                 fresh.append(sym)
     params = SimParams(symbols=settings.symbols, seed=settings.source.seed, profiles=profiles)
+    if fresh and settings.source.sim_history_days:
+        from coincast.lake.parquet import open_lake
+
+        real = set(open_lake(settings.lake_url).symbols())  # never mix simulated candles into a real history
+        fresh = [sym for sym in fresh if sym not in real]
     if store is not None and fresh and settings.source.sim_history_days:
         await _seed_sim_history(settings, params, store, fresh, start - start % 60_000)
     return MarketSimulator(params, clock, start_ms=start)

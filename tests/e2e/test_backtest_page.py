@@ -115,12 +115,19 @@ def test_run_a_predictions_file(page: tuple[Any, list[str]], server: Server) -> 
     assert errors == []
 
 
-def test_live_source_without_forecasts_explains(page: tuple[Any, list[str]]) -> None:
+def test_live_source_without_forecasts_explains(page: tuple[Any, list[str]], server: Server) -> None:
     pg, errors = page
     pg.select_option("#bt-source", "__live__")
     assert pg.locator("#bt-model").is_visible()
-    pg.fill("#bt-model", "drift")
+    # every streamed interval is offered; no model is registered, so the page says what to do
+    horizons = pg.eval_on_selector_all("#bt-horizon option", "os => os.map(o => o.value)")
+    assert horizons == server.get("/api/v1/symbols")["intervals"]
+    pg.select_option("#bt-horizon", "1m")
+    pg.wait_for_function("document.querySelector('#bt-model').options[0].text.includes('1m')")
+    assert pg.locator("#bt-model").input_value() == ""
     pg.click("#bt-run")
-    pg.wait_for_function("document.querySelector('#bt-status').dataset.kind === 'error'")
-    assert "no live forecasts of drift" in pg.locator("#bt-status").inner_text()
+    pg.wait_for_function("document.querySelector('#bt-status').textContent.startsWith('No 1m model')")
+    assert pg.locator("#bt-status").inner_text() == (
+        "No 1m model of BTCUSDT to backtest: train one on the Models page.")
+    assert pg.get_attribute("#bt-status", "data-kind") == "warn"
     assert [e for e in errors if "409" not in e] == []

@@ -150,3 +150,20 @@ async def test_first_start_seeds_store_lake_and_fold_and_the_live_stream_continu
 class _NoDeadLetters:
     def put(self, item: DeadLetter) -> None:
         raise AssertionError("the simulator sets nothing aside")
+
+
+async def test_a_lake_with_real_history_is_never_mixed_with_simulated_candles(tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path, symbols="BTCUSDT,ETHUSDT", source__kind="sim",
+                             source__sim_history_days=5, source__sim_history_s=0)
+    lake = open_lake(settings.lake_url)
+    real = pl.DataFrame({"symbol": ["BTCUSDT"], "open_time": [END_MS - DAY_MS], "open": [1.0], "high": [1.0],
+                         "low": [1.0], "close": [1.0], "volume": [1.0]})
+    lake.write(real, Interval.H1)
+    store = DuckDBStore.open(str(tmp_path / "c.db"))
+    try:
+        await open_source(settings, _NoDeadLetters(), ManualClock(END_MS), store)
+        assert await store.latest("BTCUSDT", Interval.H1) is None
+        assert lake.read("BTCUSDT", Interval.H1).height == 1  # untouched
+        assert len(await store.history("ETHUSDT", Interval.H1, start_ms=0, end_ms=END_MS, limit=1000)) > 100
+    finally:
+        await store.close()

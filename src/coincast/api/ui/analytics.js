@@ -286,14 +286,9 @@ export class AnalyticsPage {
     const noData = err instanceof ApiError && (err.code === "no_data" || err.code === "not_enough_data");
     $("an-empty-title").textContent = !noData ? "Analytics unavailable" : err.code === "no_data" ? "No market history yet" : "Not enough history yet";
     $("an-empty-detail").textContent = noData
-      ? "Analytics need candles spanning at least three UTC days. Load history into the lake, or let the live stream run longer."
+      ? "Analytics need candles spanning at least three UTC days. With Binance reachable, coincast downloads the history in the background (progress in the status bar below); the simulator generates it on the first start. This page fills in by itself."
       : `The server answered: ${err.message}`;
-    const iv = this.interval;
-    $("an-empty-cmds").innerHTML = noData
-      ? `<div class="an-cmd"><span>Download from Binance</span><code>coincast backfill --interval ${iv} --start 2023-01-01</code></div>
-         <div class="an-cmd"><span>or import a klines file</span><code>coincast import klines_${iv}.parquet</code></div>
-         <p class="an-fine">${esc(err.message)}</p>`
-      : "";
+    $("an-empty-cmds").innerHTML = "";
     this.#meta(noData ? "no data" : "error");
   }
 

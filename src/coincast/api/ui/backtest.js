@@ -81,8 +81,8 @@ export class BacktestPage {
         <label>Forecasts <select id="bt-source"><option value="">loading…</option></select></label>
         <span class="bt-live" hidden>
           <label>Symbol <select id="bt-symbol"></select></label>
-          <label>Model <input id="bt-model" value="${esc(saved.model || "")}" placeholder="name or version id" size="14"></label>
-          <label>Horizon <select id="bt-horizon">${opts([["1h", "1h"], ["1d", "1d"]], saved.horizon || "1h")}</select></label>
+          <label>Horizon <select id="bt-horizon"><option value="${esc(saved.horizon || "1h")}">${esc(saved.horizon || "1h")}</option></select></label>
+          <label>Model <select id="bt-model"></select></label>
         </span>
         <label>Strategy <select id="bt-strategy">${opts(STRATEGIES, saved.strategy || "long_short")}</select></label>
         <span class="bt-prob" hidden>
@@ -111,6 +111,8 @@ export class BacktestPage {
         </tr></thead><tbody></tbody></table></div>
       </section>`;
     this.#$("bt-source").addEventListener("change", () => this.#toggle());
+    this.#$("bt-symbol").addEventListener("change", () => this.#loadModels());
+    this.#$("bt-horizon").addEventListener("change", () => this.#loadModels());
     this.#$("bt-strategy").addEventListener("change", () => this.#toggle());
     this.#$("bt-run").addEventListener("click", () => this.run());
     this.#$("bt-metrics").tBodies[0].addEventListener("click", (ev) => {
@@ -140,10 +142,37 @@ export class BacktestPage {
       const symKeep = sym.value || load().symbol;
       sym.innerHTML = got.symbols.map((s) => `<option>${esc(s)}</option>`).join("");
       if (got.symbols.includes(symKeep)) sym.value = symKeep;
+      const { intervals } = await requestJSON("GET", "/api/v1/symbols");
+      const hz = this.#$("bt-horizon");
+      const hzKeep = hz.value || load().horizon || "1h";
+      hz.innerHTML = intervals.map((iv) => `<option>${esc(iv)}</option>`).join("");
+      hz.value = intervals.includes(hzKeep) ? hzKeep : intervals.includes("1h") ? "1h" : intervals[0];
+      await this.#loadModels();
       this.#toggle();
-      if (!got.files.length && !got.live) this.#status("Write forecasts with: coincast evaluate … --predictions data/backtests/preds.parquet", "warn");
+      if (!got.files.length && !got.live) {
+        this.#status("Nothing to backtest yet: promote a model on the Models page and let it forecast for a while.", "warn");
+      }
     } catch (err) {
       this.#status(`could not list predictions files: ${err.message}`, "error");
+    }
+  }
+
+  /** The registered models of the chosen symbol and horizon, live ones first. */
+  async #loadModels() {
+    const select = this.#$("bt-model");
+    const keep = select.value || load().model || "";
+    const symbol = this.#$("bt-symbol").value;
+    const horizon = this.#$("bt-horizon").value;
+    if (!symbol || !horizon) return;
+    try {
+      const got = await requestJSON("GET", `/api/v1/models?symbol=${encodeURIComponent(symbol)}&horizon=${encodeURIComponent(horizon)}`);
+      const rows = [...got.models].sort((a, b) => Number(Boolean(b.live)) - Number(Boolean(a.live)) || b.created_ms - a.created_ms);
+      select.innerHTML = rows.length
+        ? rows.map((v) => `<option value="${esc(v.id)}">${esc(v.model)}${v.live ? " · live" : ""} · ${esc(v.id.slice(-6))}</option>`).join("")
+        : `<option value="">no ${esc(horizon)} model for ${esc(symbol)}: train one on the Models page</option>`;
+      if (rows.some((v) => v.id === keep)) select.value = keep;
+    } catch (err) {
+      select.innerHTML = `<option value="">models unavailable (${esc(err.message)})</option>`;
     }
   }
 
@@ -156,7 +185,7 @@ export class BacktestPage {
     };
     const source = this.#$("bt-source").value;
     localStorage.setItem(STORE, JSON.stringify({ ...p, source, symbol: this.#$("bt-symbol").value, model: this.#$("bt-model").value, horizon: this.#$("bt-horizon").value }));
-    if (source === LIVE) return { ...p, symbol: this.#$("bt-symbol").value, model: this.#$("bt-model").value.trim(), horizon: this.#$("bt-horizon").value };
+    if (source === LIVE) return { ...p, symbol: this.#$("bt-symbol").value, model: this.#$("bt-model").value, horizon: this.#$("bt-horizon").value };
     return { ...p, path: source };
   }
 
@@ -170,7 +199,7 @@ export class BacktestPage {
   async run() {
     const body = this.#params();
     if (!body.path && !(body.symbol && body.model)) {
-      this.#status(body.symbol ? "type the live model's name" : "pick a predictions file", "warn");
+      this.#status(body.symbol ? `No ${body.horizon} model of ${body.symbol} to backtest: train one on the Models page.` : "Pick a predictions file.", "warn");
       return;
     }
     if (this.busy) this.busy.abort();
