@@ -120,3 +120,27 @@ def test_desktop_shows_the_links_and_draws_the_keyboard_focus(ready: Server, bro
             assert style[1] != "none" and style[2] != "0px", style
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_api_docs_work_offline(ready: Server, browser: Any, page: str) -> None:
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    outside: list[str] = []
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(ready.url)
+                  else (outside.append(route.request.url), route.abort()))
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    try:
+        pg.goto(ready.url + page)
+        if page == "/docs":
+            pg.wait_for_selector(".opblock")
+            pg.click("button.authorize")
+            pg.fill(".modal-ux input", (ready.log.parent / "data" / "api_key").read_text().strip())
+            pg.click(".modal-ux button.authorize")
+            pg.click(".modal-ux button.btn-done")
+        else:
+            pg.wait_for_selector("text=Live data")
+        pg.screenshot(path=str(ARTIFACTS / f"api{page.replace('/', '-')}.png"))
+        assert outside == []  # nothing from a CDN: the pages work with no network
+    finally:
+        context.close()

@@ -4,8 +4,9 @@ Swagger UI's and ReDoc's scripts come from the ``fastapi-offline`` package and a
 app itself, so ``/docs`` and ``/redoc`` work without a network. The spec is FastAPI's, completed
 here with what FastAPI cannot see:
 
+* the model of each route's success answer (:data:`coincast.api.schemas.RESPONSES`) with examples;
 * every status a route can answer besides success, from :data:`ERRORS`, each with the real error
-  body (:class:`ErrorBody`) and an example; a unit test fails for a route missing from the table;
+  body (:class:`ErrorBody`) and an example; a unit test fails for a route missing from the tables;
 * the API key as a security scheme (``X-API-Key``), so Swagger's *Authorize* button works;
 * the WebSocket protocol of ``/ws`` (channels, messages, errors) in the description.
 """
@@ -23,7 +24,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
 
+from coincast.api.schemas import RESPONSES
 from coincast.domain import InvalidRequest
 
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
@@ -133,20 +136,31 @@ def install_docs(app: FastAPI, docs_url: str = "/docs", redoc_url: str = "/redoc
 
     @app.get(docs_url, include_in_schema=False)
     async def swagger() -> HTMLResponse:
-        return get_swagger_ui_html(
+        return _local_only(get_swagger_ui_html(
             openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API",
             swagger_js_url=f"{assets}/swagger-ui-bundle.js", swagger_css_url=f"{assets}/swagger-ui.css",
             swagger_favicon_url=f"{assets}/favicon.png",
             swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
-        )
+        ))
 
     @app.get(redoc_url, include_in_schema=False)
     async def redoc() -> HTMLResponse:
-        return get_redoc_html(openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API",
-                              redoc_js_url=f"{assets}/redoc.standalone.js", redoc_favicon_url=f"{assets}/favicon.png",
-                              with_google_fonts=False)
+        return _local_only(get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} API",
+            redoc_js_url=f"{assets}/redoc.standalone.js", redoc_favicon_url=f"{assets}/favicon.png",
+            with_google_fonts=False))
 
     app.openapi = _openapi(app)  # type: ignore[method-assign]
+
+
+#: The documentation pages load nothing from other hosts (ReDoc's footer links a logo on a CDN).
+LOCAL_ONLY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+              "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'")
+
+
+def _local_only(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = LOCAL_ONLY
+    return page
 
 
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
@@ -159,9 +173,18 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
         schemas["ErrorBody"] = ErrorBody.model_json_schema()
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)
+        models = sorted({m for m in RESPONSES.values() if m is not None}, key=lambda m: m.__name__)
+        _, defs = models_json_schema([(m, "serialization") for m in models],
+                                     ref_template="#/components/schemas/{model}")
+        schemas.update(defs.get("$defs", {}))
         for path, ops in spec.get("paths", {}).items():
             for method, op in ops.items():
-                document_errors(op, ERRORS.get((method.upper(), path), frozenset({422, 429})))
+                key = (method.upper(), path)
+                document_errors(op, ERRORS.get(key, frozenset({422, 429})))
+                if (model := RESPONSES.get(key)) is not None:
+                    ok = next(c for c in op["responses"] if c.startswith("2"))
+                    op["responses"][ok]["content"] = {
+                        "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}
         app.openapi_schema = spec
         return spec
 

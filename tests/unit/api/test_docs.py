@@ -149,3 +149,50 @@ async def test_health_shows_the_history_download(tmp_path: Path) -> None:
     assert got == {"status": "running", "percent": 25.0, "error": "",
                    "intervals": {"1d": {"days": 1000, "total": 2000, "done": 500},
                                  "1h": {"days": 400, "total": None, "done": 0}}}
+
+
+async def test_every_route_has_a_response_model_and_real_answers_match_it(tmp_path: Path) -> None:
+    from tests.unit.assistant.conftest import hourly
+
+    from coincast.api.schemas import RESPONSES
+
+    settings = Settings(data_dir=tmp_path, symbols=("BTCUSDT", "ETHUSDT"),
+                        stream=StreamSettings(intervals=(Interval.H1,)), models=ModelSettings(retrain_every="off"))
+    store = DuckDBStore.open(":memory:")
+    await store.upsert(hourly("BTCUSDT")[:50])
+    hub = Hub(settings.symbols, settings.stream.intervals, list)
+    models = ModelService.build(settings, store, hub.broadcast, SystemClock())
+    app = create_app(Services(settings, store, LiveState(Interval.H1), hub, SourceHealth("sim", simulated=True),
+                              models=models))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://coincast.test") as c:
+            spec = (await c.get("/openapi.json")).json()
+            assert {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops} == set(RESPONSES)
+            for (method, path), model in RESPONSES.items():
+                if model is None:
+                    continue
+                ok = next(v for k, v in spec["paths"][path][method.lower()]["responses"].items() if k.startswith("2"))
+                assert ok["content"]["application/json"]["schema"]["$ref"].endswith(model.__name__)
+            answers = {
+                "/health": await c.get("/health"),
+                "/api/v1/symbols": await c.get("/api/v1/symbols"),
+                "/api/v1/candles/{symbol}": await c.get("/api/v1/candles/BTCUSDT", params={"interval": "1h"}),
+                "/api/v1/indicators/{symbol}": await c.get("/api/v1/indicators/BTCUSDT", params={"interval": "1h"}),
+                "/api/v1/tickers": await c.get("/api/v1/tickers"),
+                "/api/crypto/{symbol}": await c.get("/api/crypto/BTCUSDT"),
+                "/api/v1/predictions/{symbol}": await c.get("/api/v1/predictions/BTCUSDT"),
+                "/api/v1/model-families": await c.get("/api/v1/model-families"),
+                "/api/v1/models": await c.get("/api/v1/models"),
+                "/api/v1/train": await c.get("/api/v1/train"),
+                "/api/v1/backtest/files": await c.get("/api/v1/backtest/files"),
+                "/api/v1/assistant/ask": await c.post("/api/v1/assistant/ask", json={"question": "btc price"}),
+            }
+        for path, r in answers.items():
+            method = "POST" if path.endswith("/ask") else "GET"
+            model = RESPONSES[(method, path)]
+            assert r.status_code == 200 and model is not None, path
+            model.model_validate(r.json())  # extra fields are errors where the model is closed
+        assert len(answers["/api/v1/candles/{symbol}"].json()["candles"]) == 50
+    finally:
+        await models.jobs.stop()
+        await store.close()
