@@ -2,6 +2,7 @@
 // suggestions from GET /api/v1/analytics, drawn with plotly.js (window.Plotly); every table is a
 // CSV download from /api/v1/analytics.csv. The page builds its own DOM inside #page-analytics.
 
+import { MIN_N, tooFew } from "./honest.js";
 import { ApiError, requestJSON } from "./api.js";
 import { formatCompact, formatInt, formatPrice, splitSymbol } from "./format.js";
 
@@ -26,14 +27,14 @@ const COLUMNS = [
   { key: "period_return", label: "Return", text: (v) => signedPct(v), cls: tone, tip: "last close / first open − 1" },
   { key: "return_30d", label: "30d", text: (v) => signedPct(v), cls: tone },
   { key: "trend_30d", label: "Trend 30d", text: (v) => TREND[v] || "—", cls: (v) => (v === "up" || v === "down" ? v : ""), tip: "sign of a log-price regression over the last 30 days" },
-  { key: "ann_volatility", label: "Volatility", text: (v) => pct(v, 1), tip: "annualised, from daily returns (365 days)" },
+  { key: "ann_volatility", label: "Volatility", text: (v) => pct(v, 1), annualised: true, tip: "annualised, from daily returns (365 days)" },
   { key: "max_drawdown", label: "Max DD", text: (v) => pct(v, 1), cls: (v) => (v < 0 ? "down" : ""), tip: "largest fall from a running peak" },
   { key: "var_95_hist", label: "VaR 95", text: (v) => pct(v), tip: "1-day 95% value at risk, historical" },
   { key: "cvar_95_hist", label: "CVaR 95", text: (v) => pct(v), tip: "1-day 95% expected shortfall, historical" },
   { key: "var_95_param", label: "VaR 95 N", text: (v) => pct(v), tip: "1-day 95% value at risk, normal (parametric)" },
   { key: "cvar_95_param", label: "CVaR 95 N", text: (v) => pct(v), tip: "1-day 95% expected shortfall, normal (parametric)" },
-  { key: "sharpe", label: "Sharpe", text: ratio, cls: tone, tip: "annualised, risk-free 0" },
-  { key: "sortino", label: "Sortino", text: ratio, cls: tone, tip: "annualised, downside deviation" },
+  { key: "sharpe", label: "Sharpe", text: ratio, cls: tone, annualised: true, tip: `annualised, risk-free 0 (from ${MIN_N} daily returns)` },
+  { key: "sortino", label: "Sortino", text: ratio, cls: tone, annualised: true, tip: "annualised, downside deviation" },
 ];
 
 const RISK = [
@@ -333,8 +334,11 @@ export class AnalyticsPage {
     table.tBodies[0].innerHTML = rows
       .map((r) => `<tr data-symbol="${esc(r.symbol)}">${COLUMNS.map((c) => {
         const v = r[c.key];
-        const cls = [c.left ? "" : "num", c.cls ? c.cls(v) : ""].join(" ").trim();
-        return `<td class="${cls}">${c.html ? c.text(v) : esc(c.text(v))}</td>`;
+        const few = c.annualised && tooFew(r.daily_returns);
+        const cls = [c.left ? "" : "num", c.cls && !few ? c.cls(v) : ""].join(" ").trim();
+        const text = few ? "—" : c.html ? c.text(v) : esc(c.text(v));
+        const title = few ? ` title="only ${r.daily_returns ?? 0} daily returns: not annualised below ${MIN_N}"` : "";
+        return `<td class="${cls}"${title}>${text}</td>`;
       }).join("")}</tr>`)
       .join("");
   }

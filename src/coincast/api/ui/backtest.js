@@ -3,6 +3,7 @@
 // stored forecasts (paper trading); runs POST /api/v1/backtest and draws the equity curve and the
 // drawdown with plotly.js (window.Plotly). The page builds its own DOM inside #page-backtest.
 
+import { MIN_N, toneIf, tooFew } from "./honest.js";
 import { ApiError, requestJSON } from "./api.js";
 import { formatPrice } from "./format.js";
 
@@ -22,10 +23,10 @@ const when = (iso) => (iso ? iso.slice(0, 16).replace("T", " ") : "—");
 /** Metrics table columns: key, header, cell text, tone, tooltip. */
 const COLUMNS = [
   ["total_return", "Return", (v) => signedPct(v), tone, "final equity − 1, after fees and slippage"],
-  ["annual_return", "Annual", (v) => signedPct(v), tone, "compounded to a 365-day year"],
-  ["annual_volatility", "Volatility", (v) => pct(v, 1), null, "annualised, per holding period"],
-  ["sharpe", "Sharpe", (v) => ratio(v), tone, "annualised, risk-free 0"],
-  ["sortino", "Sortino", (v) => ratio(v), tone, "annualised, downside deviation"],
+  ["annual_return", "Annual", (v, m) => annual(m, signedPct(v)), tone, `compounded to a 365-day year (withheld below ${MIN_N} periods)`],
+  ["annual_volatility", "Volatility", (v, m) => annual(m, pct(v, 1)), null, "annualised, per holding period"],
+  ["sharpe", "Sharpe", (v, m) => annual(m, ratio(v)), tone, `annualised, risk-free 0 (withheld below ${MIN_N} periods)`],
+  ["sortino", "Sortino", (v, m) => annual(m, ratio(v)), tone, "annualised, downside deviation"],
   ["max_drawdown", "Max DD", (v) => pct(v, 1), (v) => (v < 0 ? "down" : ""), "largest fall from a running peak"],
   ["hit_rate", "Hit rate", (v) => pct(v, 1), null, "share of trades with a positive net return"],
   ["trades", "Trades", (v) => (Number.isFinite(v) ? String(v) : "—"), null, "runs of periods on one side"],
@@ -33,6 +34,9 @@ const COLUMNS = [
   ["exposure", "Exposure", (v) => pct(v, 0), null, "share of the time in a position"],
   ["fees_paid", "Costs", (v, m) => (Number.isFinite(v) ? pct(v + (m.slippage_paid || 0), 2) : "—"), null, "fees + slippage paid, as a share of the starting equity"],
 ];
+
+/** An annualised figure, or "—" when the sample is too short to annualise honestly. */
+const annual = (m, text) => (tooFew(m.periods) ? "—" : text);
 
 function load() {
   try {
@@ -98,6 +102,7 @@ export class BacktestPage {
       </section>
       <section class="bt-panel" aria-label="Results">
         <div class="bt-head"><h2>Metrics</h2><span class="bt-note">click a row to chart it · buy-and-hold is cost free · a model that never trades (persistence) is the zero line</span></div>
+        <p id="bt-warn" class="bt-warn" role="note" hidden></p>
         <div class="bt-scroll"><table id="bt-metrics" class="bt-table"><thead></thead><tbody><tr><td class="bt-empty">Pick forecasts and run a backtest.</td></tr></tbody></table></div>
       </section>
       <section class="bt-charts">
@@ -239,7 +244,7 @@ export class BacktestPage {
     const row = (sym, name, m, attrs) =>
       `<tr ${attrs}><td class="left">${esc(sym)}</td><td class="left">${esc(name)}</td>${COLUMNS.map(([k, , text, cls]) => {
         const v = m[k] ?? NaN;
-        return `<td class="${cls ? cls(v) : ""}">${text(v, m)}</td>`;
+        return `<td class="${cls ? toneIf(m.periods, cls(v)) : ""}">${text(v, m)}</td>`;
       }).join("")}</tr>`;
     const rows = [];
     let lastBench = "";
@@ -252,6 +257,12 @@ export class BacktestPage {
       rows.push(row(r.symbol, `${r.model} · ${r.horizon}`, r.metrics, `data-i="${i}" class="bt-pick${i === this.selected ? " selected" : ""}" tabindex="0"`));
     });
     table.tBodies[0].innerHTML = rows.join("") || `<tr><td class="bt-empty" colspan="${COLUMNS.length + 2}">Pick forecasts and run a backtest.</td></tr>`;
+    const short = results.map((r) => r.metrics.periods).filter(tooFew);
+    const warn = this.#$("bt-warn");
+    warn.hidden = !short.length;
+    warn.textContent = short.length
+      ? `Short sample: ${Math.min(...short)} periods. A return over so few periods says little about the model; annualised figures are withheld and nothing is coloured below ${MIN_N} periods.`
+      : "";
   }
 
   #renderTrades() {

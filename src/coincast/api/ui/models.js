@@ -303,6 +303,17 @@ export class ModelsPage {
   }
 
   async #promote(id) {
+    const v = this.versions.find((x) => x.id === id);
+    const mase = v && v.metrics ? v.metrics.mase : NaN;
+    if (Number.isFinite(mase) && mase >= 1) {
+      const n = v.metrics.n ?? v.metrics.n_test;
+      const sure = window.confirm(`${v.model} ${v.horizon} trails persistence: its walk-forward MASE is ${mase.toFixed(3)}`
+        + `${Number.isFinite(n) ? ` over ${n} test forecasts` : ""}, so "no change" forecast as well or better. Promote it to live anyway?`);
+      if (!sure) {
+        this.#notice(`Not promoted: ${v.id} stays in the registry.`);
+        return;
+      }
+    }
     let key = loadKey() || this.#$("mdl-key").value.trim();
     if (!key) key = await this.#askKey();
     if (!key) return;
