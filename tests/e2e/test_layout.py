@@ -8,6 +8,8 @@ menu that opens, navigates and closes. Screenshots: artifacts/e2e/layout-<page>-
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -57,6 +59,20 @@ def ready(server: Server) -> Server:
     return server
 
 
+@contextmanager
+def opened(browser: Any, url: str, width: int, height: int, theme: str = "dark") -> Iterator[Any]:
+    """A page of a fresh context at ``url``, once the market overview has drawn."""
+    context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=theme)
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    try:
+        pg.goto(url + "/")
+        pg.wait_for_selector("#markets tbody tr")
+        yield pg
+    finally:
+        context.close()
+
+
 @pytest.mark.parametrize("theme", ["dark", "light"])
 @pytest.mark.parametrize("device", list(VIEWPORTS))
 def test_no_page_is_wider_than_the_screen(ready: Server, browser: Any, device: str, theme: str) -> None:
@@ -82,12 +98,7 @@ def test_no_page_is_wider_than_the_screen(ready: Server, browser: Any, device: s
 
 
 def test_phone_menu_collapses_opens_navigates_and_closes(ready: Server, browser: Any) -> None:
-    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
-    pg = context.new_page()
-    pg.set_default_timeout(20_000)
-    try:
-        pg.goto(ready.url + "/")
-        pg.wait_for_selector("#markets tbody tr")
+    with opened(browser, ready.url, 390, 844) as pg:
         assert pg.is_visible("#nav-toggle") and not pg.is_visible(".nav-link[data-page='models']")
         pg.click("#nav-toggle")
         assert pg.get_attribute("#nav-toggle", "aria-expanded") == "true"
@@ -101,25 +112,16 @@ def test_phone_menu_collapses_opens_navigates_and_closes(ready: Server, browser:
         pg.keyboard.press("Escape")
         assert not pg.is_visible(".nav-link[data-page='analytics']")
         assert pg.evaluate("document.activeElement.id") == "nav-toggle"
-    finally:
-        context.close()
 
 
 def test_desktop_shows_the_links_and_draws_the_keyboard_focus(ready: Server, browser: Any) -> None:
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme="light")
-    pg = context.new_page()
-    pg.set_default_timeout(20_000)
-    try:
-        pg.goto(ready.url + "/")
-        pg.wait_for_selector("#markets tbody tr")
+    with opened(browser, ready.url, 1440, 900, "light") as pg:
         assert not pg.is_visible("#nav-toggle") and pg.is_visible(".nav-link[data-page='models']")
         for _ in range(4):  # brand, then the page links
             pg.keyboard.press("Tab")
             style = pg.evaluate("""() => { const s = getComputedStyle(document.activeElement);
                 return [document.activeElement.tagName, s.outlineStyle, s.outlineWidth]; }""")
             assert style[1] != "none" and style[2] != "0px", style
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("page", ["/docs", "/redoc"])
