@@ -193,6 +193,8 @@ def create_app(services: Services) -> FastAPI:
         """Prometheus metrics (answered here, not redirected to /metrics/)."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_api_route("/metrics/", metrics, methods=["GET"], include_in_schema=False)  # scrapers set up before
+
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
     async def plotly_js() -> FileResponse:
         return FileResponse(PLOTLY_JS, media_type="text/javascript",

@@ -124,9 +124,10 @@ async def test_real_error_answers_are_the_documented_ones(
 
 
 async def test_metrics_answer_without_a_redirect(client: httpx.AsyncClient) -> None:
-    r = await client.get("/metrics", follow_redirects=False)
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
-    assert "coincast_ws_clients" in r.text
+    for path in ("/metrics", "/metrics/"):  # the second for scrapers configured before
+        r = await client.get(path, follow_redirects=False)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain"), path
+        assert "coincast_ws_clients" in r.text
 
 
 def test_statuses_and_the_ws_protocol_are_documented_in_the_readme() -> None:
