@@ -400,12 +400,15 @@ export class AnalyticsPage {
     const { symbols, matrix } = this.data.correlation;
     const names = symbols.map((s) => splitSymbol(s)[0]);
     const n = names.length;
+    // numbers in the cells only when they fit (a phone shows ten coins' cells ~25 px wide)
+    const cellPx = (this.root.querySelector("#an-corr").clientWidth - 90) / Math.max(n, 1);
+    const digits = n > 12 || cellPx < 22 ? "" : cellPx < 34 ? "%{z:.1f}" : "%{z:.2f}";
     this.#plot(
       "an-corr",
       [{
         type: "heatmap", x: names, y: names, z: matrix, zmin: -1, zmax: 1, xgap: 2, ygap: 2,
         colorscale: [[0, c.down], [0.5, c.panel2], [1, c.accent]],
-        texttemplate: n <= 12 ? "%{z:.2f}" : "", textfont: { size: 11 }, // colour "auto": contrasts each cell
+        texttemplate: digits, textfont: { size: cellPx < 34 ? 9 : 11 }, // colour "auto": contrasts each cell
         hovertemplate: "%{y} · %{x}<br>ρ = %{z:.3f}<extra></extra>",
         colorbar: { thickness: 10, outlinewidth: 0, tickfont: { color: c.dim, size: 10 }, len: 0.9 },
       }],
