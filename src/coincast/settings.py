@@ -126,7 +126,10 @@ class SourceSettings(_Section):
     replay_file: Path | None = None
     replay_speed: float = Field(60.0, ge=0, description="0 = as fast as possible")
     sim_history_s: int = Field(2 * 3600, ge=0, le=7 * 86_400,
-                               description="simulated history generated on a first start (seconds)")
+                               description="simulated trades replayed on a first start (seconds)")
+    sim_history_days: int = Field(730, ge=0, le=3650, description=(
+        "simulated candle history generated before those trades on a first start: hour and day candles "
+        "for this many days, 5-30 minute ones for up to 60, minute ones for up to 7 (0: none)"))
 
 
 class BinanceSettings(_Section):
@@ -196,7 +199,8 @@ class ModelSettings(_Section):
 class AssistantSettings(_Section):
     """The market assistant: an optional OpenAI-compatible chat API and news sources."""
 
-    llm_url: str = Field("", description="OpenAI-compatible base URL, e.g. https://api.openai.com/v1 (empty: templates)")
+    llm_url: str = Field(
+        "", description="OpenAI-compatible base URL, e.g. https://api.openai.com/v1 (empty: templates)")
     llm_model: str = "gpt-4o-mini"
     llm_api_key: SecretStr | None = None
     llm_timeout_s: float = Field(15.0, gt=0)

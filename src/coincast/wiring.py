@@ -12,6 +12,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit
 
 from pydantic import SecretStr
@@ -30,6 +31,10 @@ from coincast.stream.live import DAY_MS, LiveState
 from coincast.stream.processor import StreamProcessor
 from coincast.stream.pump import SourcePump
 from coincast.stream.writer import DeadLetterWriter, StoreWriter
+
+if TYPE_CHECKING:
+    from coincast.jobs.history import HistoryBackfill
+    from coincast.sources.simulator import SimParams
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +122,22 @@ def open_bus(settings: Settings) -> Bus:
 # -- sources --------------------------------------------------------------------------------------
 
 async def _sim(settings: Settings, dead_letters: DeadLetterSink, clock: Clock, store: CandleStore | None) -> Source:
-    """The simulator, resumed where the store's candles end (same prices, no overlap) and
-    started ``source.sim_history_s`` in the past on a first run so charts have history at once."""
+    """The simulator, resumed where the store's candles end (same prices, no overlap).
+
+    On a first start it begins ``source.sim_history_s`` in the past (trades folded at start-up),
+    and symbols neither the store nor the lake has anything for get ``source.sim_history_days`` of
+    candle history before that (:mod:`coincast.sources.sim_history`), so every page works from the
+    first minute. A lake with real history for a symbol is never mixed with simulated candles.
+    """
     from dataclasses import replace as _replace
 
     from coincast.sources.simulator import PROFILES, MarketSimulator, SimParams
 
     now = clock.now_ms()
     start = now - settings.source.sim_history_s * 1000
+    start -= start % 60_000  # generated history ends on a minute
     profiles = dict(PROFILES)
+    fresh: list[str] = []
     if store is not None:
         base = min(settings.stream.intervals, key=lambda i: i.ms)
         fold = await store.load_fold()
@@ -139,8 +151,34 @@ async def _sim(settings: Settings, dead_letters: DeadLetterSink, clock: Clock, s
                 start = max(start, min(now, fold.watermarks_ms[sym]))  # trades before it are folded already
             elif last is not None:
                 start = max(start, min(now, last.close_ms + 1))
+            else:
+                fresh.append(sym)
     params = SimParams(symbols=settings.symbols, seed=settings.source.seed, profiles=profiles)
+    if fresh and settings.source.sim_history_days:
+        from coincast.lake.parquet import open_lake
+
+        real = set(open_lake(settings.lake_url).symbols())  # never mix simulated candles into a real history
+        fresh = [sym for sym in fresh if sym not in real]
+    if store is not None and fresh and settings.source.sim_history_days:
+        await _seed_sim_history(settings, params, store, fresh, start - start % 60_000)
     return MarketSimulator(params, clock, start_ms=start)
+
+
+async def _seed_sim_history(
+    settings: Settings, params: SimParams, store: CandleStore, symbols: list[str], end_ms: int
+) -> None:
+    """Generate and store the candle history of ``symbols`` ending at ``end_ms`` (first start)."""
+    import time
+
+    from coincast.lake.parquet import open_lake
+    from coincast.sources.sim_history import history_windows, seed_history, simulate_history
+    t0 = time.perf_counter()
+    windows = history_windows(settings.stream.intervals, settings.source.sim_history_days)
+    history = await asyncio.to_thread(simulate_history, params, end_ms, windows)
+    written = await seed_history(history, symbols, store, open_lake(settings.lake_url))
+    log.info("generated simulated history", extra={
+        "symbols": len(symbols), "candles": written, "days": settings.source.sim_history_days,
+        "seconds": round(time.perf_counter() - t0, 1)})
 
 
 SourceFactory = Callable[[Settings, DeadLetterSink, Clock, "CandleStore | None"], Awaitable[Source]]
@@ -232,6 +270,7 @@ class Runtime:
         )
         self.writer.start()
         self.hub.start()
+        self.history = self._history()
         self._tasks = [
             asyncio.create_task(self.processor.run(), name="processor"),
             asyncio.create_task(SourcePump(self.source, self.bus, s.symbols, self.clock, s.stream.tick_ms).run(),
@@ -239,7 +278,23 @@ class Runtime:
         ]
         log.info("runtime started", extra={"source": self.source.name, "store": redact(s.store_url)})
         return Services(s, self.store, self.live, self.hub, self.source.health, self.processor,
-                        dead_letters=self.dead_letters, models=self.models, board=self.board)
+                        dead_letters=self.dead_letters, models=self.models, board=self.board,
+                        history=self.history.progress if self.history else None)
+
+    def _history(self) -> HistoryBackfill | None:
+        """On live Binance data, download the history the lake lacks in the background."""
+        if self.source.name != "binance" or self.source.health.simulated:
+            return None
+        from coincast.jobs.history import HistoryBackfill
+        from coincast.lake.parquet import open_lake
+        from coincast.sources.binance.rest import BinanceRest
+
+        s = self.settings
+        self._rest = BinanceRest.from_url(s.binance.rest_url, clock=self.clock)
+        job = HistoryBackfill(self._rest, open_lake(s.lake_url), self.store, s.symbols, s.stream.intervals,
+                              self.clock)
+        self._history_task = asyncio.create_task(job.run(), name="history-backfill")
+        return job
 
     async def _warm_live(self, base: object) -> None:
         from coincast.domain import Interval
@@ -262,6 +317,11 @@ class Runtime:
         return None
 
     async def stop(self) -> None:
+        if self.history is not None:
+            self._history_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._history_task
+            await self._rest.close()
         proc, pump = self._tasks
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -111,7 +111,8 @@ def running_server(root: Path, extra_env: dict[str, str] | None = None, *, wait_
                                 env={**os.environ, **SERVER_ENV, **(extra_env or {})})  # fmt: skip
     srv = Server(proc, f"http://127.0.0.1:{port}", log)
     try:
-        srv.wait_for(lambda: srv.get("/health")["status"] == "ok", timeout=30, what="/health")
+        # a first start generates the simulated history before it answers
+        srv.wait_for(lambda: srv.get("/health")["status"] == "ok", timeout=90, what="/health")
         if wait_tickers:
             srv.wait_for(lambda: len(srv.get("/api/v1/tickers")["tickers"]) >= wait_tickers, timeout=30,
                          what="tickers")  # fmt: skip

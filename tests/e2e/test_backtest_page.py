@@ -22,9 +22,8 @@ from tests.e2e.conftest import ARTIFACTS, Server
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def write_predictions(data_dir: Path) -> Path:
+def write_predictions(data_dir: Path, n: int = 400, name: str = "demo_preds") -> Path:
     rng = np.random.default_rng(11)
-    n = 400
     prices = 30_000 * np.exp(np.cumsum(rng.normal(0, 0.006, n + 1)))
     t = pd.date_range("2024-03-01", periods=n + 1, freq="h", tz="UTC")
     move = prices[1:] / prices[:-1] - 1
@@ -47,7 +46,7 @@ def write_predictions(data_dir: Path) -> Path:
     ], ignore_index=True)  # fmt: skip
     frame["lower"] = frame["predicted_price"] * 0.99
     frame["upper"] = frame["predicted_price"] * 1.01
-    path = data_dir / "backtests" / "demo_preds.parquet"
+    path = data_dir / "backtests" / f"{name}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)
     return path
@@ -115,12 +114,40 @@ def test_run_a_predictions_file(page: tuple[Any, list[str]], server: Server) -> 
     assert errors == []
 
 
-def test_live_source_without_forecasts_explains(page: tuple[Any, list[str]]) -> None:
+def test_live_source_without_forecasts_explains(page: tuple[Any, list[str]], server: Server) -> None:
     pg, errors = page
     pg.select_option("#bt-source", "__live__")
     assert pg.locator("#bt-model").is_visible()
-    pg.fill("#bt-model", "drift")
+    # every streamed interval is offered; no model is registered, so the page says what to do
+    horizons = pg.eval_on_selector_all("#bt-horizon option", "os => os.map(o => o.value)")
+    assert horizons == server.get("/api/v1/symbols")["intervals"]
+    pg.select_option("#bt-horizon", "1m")
+    pg.wait_for_function("document.querySelector('#bt-model').options[0].text.includes('1m')")
+    assert pg.locator("#bt-model").input_value() == ""
     pg.click("#bt-run")
-    pg.wait_for_function("document.querySelector('#bt-status').dataset.kind === 'error'")
-    assert "no live forecasts of drift" in pg.locator("#bt-status").inner_text()
+    pg.wait_for_function("document.querySelector('#bt-status').textContent.startsWith('No 1m model')")
+    assert pg.locator("#bt-status").inner_text() == (
+        "No 1m model of BTCUSDT to backtest: train one on the Models page.")
+    assert pg.get_attribute("#bt-status", "data-kind") == "warn"
+    assert [e for e in errors if "409" not in e] == []
+
+
+def test_a_short_sample_carries_a_warning_and_no_annualised_figures(
+    page: tuple[Any, list[str]], server: Server
+) -> None:
+    pg, errors = page
+    write_predictions(server.log.parent / "data", n=12, name="short_preds")
+    pg.reload()
+    pg.wait_for_selector("#bt-source option[value='backtests/short_preds.parquet']", state="attached")
+    pg.select_option("#bt-source", "backtests/short_preds.parquet")
+    pg.click("#bt-run")
+    pg.wait_for_function("!document.querySelector('#bt-warn').hidden")
+    assert pg.locator("#bt-warn").inner_text().startswith("Short sample: 12 periods.")
+    heads = pg.eval_on_selector_all("#bt-metrics thead th", "ths => ths.map(t => t.innerText.trim())")
+    cells = pg.eval_on_selector_all("#bt-metrics tbody tr.bt-pick >> nth=0 >> td",
+                                    "tds => tds.map(t => [t.innerText.trim(), t.className])")
+    row = dict(zip(heads, cells, strict=True))
+    assert row["Sharpe"] == ["—", ""] and row["Annual"] == ["—", ""] and row["Volatility"] == ["—", ""]
+    assert row["Return"][1] == ""  # not coloured green or red from twelve periods
+    pg.screenshot(path=str(ARTIFACTS / "backtest-short.png"))
     assert [e for e in errors if "409" not in e] == []

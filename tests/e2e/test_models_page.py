@@ -168,6 +168,8 @@ def test_train_promote_and_see_the_forecast(tab: Browser, models_server: Server)
     # promote: the key is asked once in a dialog (forget the one the form stored first)
     page.evaluate("() => sessionStorage.clear()")
     form.locator("#mdl-key").fill("")
+    asked: list[str] = []  # a model that trails persistence is promoted only after a confirmation
+    page.once("dialog", lambda d: (asked.append(d.message), d.accept()))
     row.locator("button[data-promote]").click()
     dialog = page.locator("#mdl-key-dialog")
     dialog.wait_for(state="visible")
@@ -175,6 +177,9 @@ def test_train_promote_and_see_the_forecast(tab: Browser, models_server: Server)
     page.click("#mdl-key-ok")
     page.wait_for_function("() => document.getElementById('mdl-notice').textContent.startsWith('Promoted')")
     assert page.evaluate("() => sessionStorage.getItem('coincast.apiKey')") == KEY
+    mase = next(v for v in server.get("/api/v1/models")["models"] if v["id"] == model_id)["metrics"]["mase"]
+    assert (mase >= 1) == bool(asked), (mase, asked)
+    assert all("trails persistence" in m and f"{mase:.3f}" in m for m in asked)
     row.locator(".mdl-badge.live").wait_for()
     assert server.get("/api/v1/models")["live"] == {f"{SYMBOL}/1s": model_id}
     # the live table shows the promoted model serving, with forecasts (and scores once due)

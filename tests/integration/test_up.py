@@ -61,7 +61,7 @@ def test_health_symbols_candles_and_errors(tmp_path: Path) -> None:
         first = candles[0]["open_time"]
         r = up.get("/api/v1/candles/BTCUSDT", interval="1s", start=str(first), end=str(first))
         assert [c["open_time"] for c in r.json()["candles"]] == [first]
-        metrics = up.get("/metrics/").text
+        metrics = up.get("/metrics").text
         assert "coincast_stream_trades_total" in metrics
         assert up.stop() == 0
 

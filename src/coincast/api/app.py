@@ -18,11 +18,12 @@ import plotly
 from fastapi import FastAPI, Query, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import coincast
+from coincast.api.docs import install_docs
 from coincast.api.ws import Hub
 from coincast.domain import Interval, InvalidInterval, InvalidRequest, InvalidTimeRange, require_symbol
 from coincast.settings import Settings
@@ -33,6 +34,7 @@ from coincast.stream.live import LiveState
 from coincast.stream.processor import StreamProcessor
 
 if TYPE_CHECKING:
+    from coincast.jobs.history import BackfillProgress
     from coincast.jobs.service import ModelService
 
 UI_DIR = Path(str(resources.files("coincast.api") / "ui"))
@@ -54,6 +56,7 @@ class Services:
     dead_letters: Any = None  # a counter object with .count, set by wiring
     models: ModelService | None = None  # registry, live predictor, training jobs (coincast.jobs.service)
     board: IndicatorBoard | None = None  # live indicators per (symbol, interval)
+    history: BackfillProgress | None = None  # the background Binance history download (coincast.jobs.history)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -62,7 +65,9 @@ def create_app(services: Services) -> FastAPI:
         title="coincast",
         version=coincast.__version__,
         description="Real-time crypto market data, candles and honest forecasts.",
+        docs_url=None, redoc_url=None,  # served offline by install_docs
     )
+    install_docs(app)
     app.state.services = services
     from coincast.api.routes.analytics import analytics_router
     from coincast.api.routes.backtest import backtest_router
@@ -111,6 +116,7 @@ def create_app(services: Services) -> FastAPI:
             },
             "symbols": list(s.symbols),
             "models": services.models.health() if services.models else None,
+            "history": services.history.as_dict() if services.history else None,
         }
 
     @app.get("/api/v1/symbols", tags=["market"])
@@ -181,7 +187,13 @@ def create_app(services: Services) -> FastAPI:
 
     app.include_router(assistant_router(services))
 
-    app.mount("/metrics", make_asgi_app())
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse,
+             responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}})
+    async def metrics() -> Response:
+        """Prometheus metrics (answered here, not redirected to /metrics/)."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_api_route("/metrics/", metrics, methods=["GET"], include_in_schema=False)  # scrapers set up before
 
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
     async def plotly_js() -> FileResponse:

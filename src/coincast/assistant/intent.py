@@ -1,7 +1,8 @@
 """Deterministic intent, symbol and horizon extraction from a plain-language market question.
 
-Rules over word boundaries rather than a classifier: the vocabulary is small and closed (ten
-coins, eight intents), answers must be reproducible, and the rules are tested on many phrasings.
+Rules over word boundaries rather than a classifier: the vocabulary is small (coins, eight
+intents), answers must be reproducible, and the rules are tested on many phrasings. Coins come
+from :mod:`coincast.assistant.coins`; horizons are any number of minutes, hours, days or weeks.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from coincast.assistant.coins import COIN_NAMES, mentions
 from coincast.domain import Interval
+
+__all__ = ["COIN_NAMES", "Horizon", "Intent", "Parsed", "classify", "extract_horizon", "extract_symbols", "parse"]
 
 
 class Intent(StrEnum):
@@ -23,40 +27,6 @@ class Intent(StrEnum):
     MODEL = "model"
     HELP = "help"
 
-
-#: Coin names and tickers to the USDT pair they mean.
-COIN_NAMES: dict[str, str] = {
-    "bitcoin": "BTC",
-    "btc": "BTC",
-    "xbt": "BTC",
-    "ethereum": "ETH",
-    "ether": "ETH",
-    "eth": "ETH",
-    "binance coin": "BNB",
-    "bnb": "BNB",
-    "solana": "SOL",
-    "sol": "SOL",
-    "ripple": "XRP",
-    "xrp": "XRP",
-    "cardano": "ADA",
-    "ada": "ADA",
-    "dogecoin": "DOGE",
-    "doge": "DOGE",
-    "avalanche": "AVAX",
-    "avax": "AVAX",
-    "polkadot": "DOT",
-    "dot": "DOT",
-    "chainlink": "LINK",
-    "link": "LINK",
-    "litecoin": "LTC",
-    "ltc": "LTC",
-    "tron": "TRX",
-    "trx": "TRX",
-    "polygon": "MATIC",
-    "matic": "MATIC",
-    "toncoin": "TON",
-    "shiba": "SHIB",
-}
 
 # Checked in this order: the first intent whose pattern matches wins (more specific first).
 _INTENT_PATTERNS: tuple[tuple[Intent, str], ...] = (
@@ -87,10 +57,44 @@ _INTENT_PATTERNS: tuple[tuple[Intent, str], ...] = (
     (Intent.PRICE, r"\b(price|worth|cost|trading at|how much|quote|value|change|up today|down today)\b"),
 )
 
-_HORIZONS: tuple[tuple[str, Interval], ...] = (
-    (r"\b(next|in (an?|one|1)) hour\b|\b1 ?h(our)?\b|\bhourly\b|\bthis hour\b|\b60 ?min", Interval.H1),
-    (r"\btomorrow\b|\bnext (day|24 ?h(ours)?)\b|\b1 ?d(ay)?\b|\bdaily\b|\b24 ?h(ours)?\b|\bin a day\b", Interval.D1),
+_UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
+_NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "ten": 10,
+                 "twelve": 12, "fifteen": 15, "thirty": 30, "sixty": 60}
+_DURATION = re.compile(  # "15m", "4 hours", "a day", "two-week"; a word number needs a space or hyphen
+    r"\b(?:(\d+)\s*-?\s*|(" + "|".join(_NUMBER_WORDS) + r")(?:\s+|-))"
+    r"(m|mins?|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?)\b"
 )
+#: Phrases naming a horizon without a number, checked after numbers ("in 4 hours" is not "hour").
+_PHRASES: tuple[tuple[str, int], ...] = (
+    (r"\bhalf (an|a) hour\b", 30 * 60_000),
+    (r"\b(next|this|coming) minute\b|\bminute by minute\b", 60_000),
+    (r"\b(next|this|coming) hour\b|\bhourly\b|\bwithin the hour\b", 3_600_000),
+    (r"\btomorrow\b|\b(next|coming) day\b|\bdaily\b|\bby the end of (the|to)day\b|\btonight\b", 86_400_000),
+    (r"\b(next|this|coming) week\b|\bweekly\b", 7 * 86_400_000),
+    (r"\b(next|this|coming) month\b|\bmonthly\b", 30 * 86_400_000),
+    (r"\b(next|this|coming) year\b|\byearly\b|\blong term\b", 365 * 86_400_000),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """A horizon a question asks about: its length and how it was written."""
+
+    ms: int
+    text: str
+
+    @property
+    def interval(self) -> Interval | None:
+        """The candle interval of exactly this length, if there is one (``1h``), else None."""
+        return next((iv for iv in Interval if iv.ms == self.ms), None)
+
+    @property
+    def label(self) -> str:
+        """``5m``, ``4h``, ``1d``, ``2w`` when whole, else ``90m``."""
+        for unit in ("w", "d", "h", "m"):
+            if self.ms % _UNIT_MS[unit] == 0:
+                return f"{self.ms // _UNIT_MS[unit]}{unit}"
+        return f"{self.ms}ms"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,35 +104,40 @@ class Parsed:
     question: str
     intent: Intent
     symbols: tuple[str, ...]
-    horizon: Interval | None
-    unknown: tuple[str, ...] = ()  # pairs named that are not configured
+    asked: Horizon | None
+    unknown: tuple[str, ...] = ()  # coins named that are not configured (pairs when the quote is known)
+
+    @property
+    def horizon(self) -> Interval | None:
+        """The asked horizon as an interval (None when none was asked or none has that length)."""
+        return self.asked.interval if self.asked else None
 
 
 def extract_symbols(text: str, known: tuple[str, ...] | None, quote: str = "USDT") -> tuple[str, ...]:
     """Pairs named in ``text``, in order of first mention, limited to ``known`` pairs (None: any).
 
-    Accepts pairs (``BTCUSDT``, ``btc/usdt``, ``BTC-USDT``), tickers (``btc``) and names
-    (``bitcoin``); "eth and sol" gives both.
+    Accepts pairs (``BTCUSDT``, ``btc/usdt``, ``BTC-USDT``), tickers (``btc``), names (``bitcoin``)
+    and near-misses of names (``bitcon``); "eth and sol" gives both.
     """
-    low = text.lower()
-    found: list[tuple[int, str]] = []
-    for m in re.finditer(r"\b([a-z]{2,6})[/\-]?(usdt|usdc|busd|usd)\b", low):
-        found.append((m.start(), m.group(1).upper() + quote))
-    for name, base in sorted(COIN_NAMES.items(), key=lambda kv: -len(kv[0])):
-        for m in re.finditer(rf"(?<![a-z]){re.escape(name)}(?![a-z])", low):
-            found.append((m.start(), base + quote))
-    known_set = set(known) if known is not None else None
-    out: list[str] = []
-    for _, sym in sorted(found):
-        if (known_set is None or sym in known_set) and sym not in out:
-            out.append(sym)
-    return tuple(out)
+    out = tuple(m.base + quote for m in mentions(text) if m.base != quote)  # "tether" is the quote itself
+    return out if known is None else tuple(s for s in out if s in set(known))
 
 
-def extract_horizon(text: str) -> Interval | None:
-    """The forecast horizon named in ``text`` (1h or 1d), or None."""
+def extract_horizon(text: str) -> Horizon | None:
+    """The first horizon named in ``text``: a number and a unit, or a phrase ("tomorrow")."""
     low = text.lower()
-    hits = [(m.start(), iv) for pat, iv in _HORIZONS if (m := re.search(pat, low))]
+    hits: list[tuple[int, Horizon]] = []
+    for m in _DURATION.finditer(low):
+        if low[:m.start()].endswith("half "):
+            continue  # "half an hour" is a phrase below
+        n = int(m.group(1)) if m.group(1) else _NUMBER_WORDS[m.group(2)]
+        if n > 0:
+            hits.append((m.start(), Horizon(n * _UNIT_MS[m.group(3)[0]], m.group().strip())))
+    taken = [m.span() for m in _DURATION.finditer(low) if not low[:m.start()].endswith("half ")]
+    for pattern, ms in _PHRASES:
+        for m in re.finditer(pattern, low):
+            if all(m.end() <= a or m.start() >= b for a, b in taken):
+                hits.append((m.start(), Horizon(ms, m.group())))
     return min(hits, key=lambda h: h[0])[1] if hits else None
 
 
@@ -149,9 +158,16 @@ def classify(text: str, n_symbols: int) -> Intent:
     return Intent.PRICE if n_symbols == 1 else Intent.HELP
 
 
-def parse(question: str, known: tuple[str, ...]) -> Parsed:
+def parse(question: str, known: tuple[str, ...], quote: str = "USDT") -> Parsed:
     """Intent, symbols and horizon of ``question`` over the configured pairs ``known``."""
-    symbols = extract_symbols(question, known)
-    unknown = tuple(s for s in extract_symbols(question, None) if s not in known)
-    intent = classify(question, len(symbols) + len(unknown))
-    return Parsed(question, intent, symbols, extract_horizon(question), unknown)
+    named = extract_symbols(question, None, quote)
+    symbols = tuple(s for s in named if s in set(known))
+    unknown = tuple(s for s in named if s not in set(known))
+    intent = classify(question, len(named))
+    asked = extract_horizon(question)
+    if intent is Intent.PRICE and asked is not None and _AHEAD.search(question.lower()):
+        intent = Intent.FORECAST  # "btc in half an hour": a price ahead is a forecast
+    return Parsed(question, intent, symbols, asked, unknown)
+
+
+_AHEAD = re.compile(r"\b(in|within|next|by|tomorrow|tonight|later|ahead)\b")

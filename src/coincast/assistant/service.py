@@ -7,19 +7,22 @@ model rephrases the same facts, and any failure of it falls back to the template
 from __future__ import annotations
 
 import logging
+import math
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from coincast.assistant import facts as F
-from coincast.assistant.intent import Intent, Parsed, parse
+from coincast.assistant.intent import Horizon, Intent, Parsed, parse
 from coincast.assistant.llm import ChatClient, LlmError
 from coincast.assistant.news import NewsService
-from coincast.assistant.templates import NOT_ADVICE, render
+from coincast.assistant.templates import NOT_ADVICE, plain, render, unknown_line
 from coincast.domain import Interval, InvalidRequest
+from coincast.registry.base import live_key
 
 if TYPE_CHECKING:
     from coincast.api.app import Services
+    from coincast.assistant.lookup import BinanceLookup
 
 log = logging.getLogger(__name__)
 MAX_QUESTION = 500
@@ -68,8 +71,11 @@ class Assistant:
         news: the news service, or None when news is off.
     """
 
-    def __init__(self, services: Services, chat: ChatClient | None = None, news: NewsService | None = None) -> None:
-        self.services, self.chat, self.news = services, chat, news
+    def __init__(
+        self, services: Services, chat: ChatClient | None = None, news: NewsService | None = None,
+        lookup: BinanceLookup | None = None,
+    ) -> None:
+        self.services, self.chat, self.news, self.lookup = services, chat, news, lookup
         self.symbols: tuple[str, ...] = tuple(services.settings.symbols)
 
     @classmethod
@@ -88,16 +94,60 @@ class Assistant:
             ttl_s=a.news_ttl_s,
             timeout_s=a.news_timeout_s,
         )
-        return cls(services, chat, news)
+        lookup = None
+        try:
+            from coincast.assistant.lookup import BinanceLookup  # the Binance client comes with the ingest extra
+        except ImportError:
+            pass
+        else:
+            b = services.settings.binance
+            lookup = BinanceLookup.from_url(b.rest_url, b.probe_timeout_s)
+        return cls(services, chat, news, lookup)
 
-    def default_symbols(self, parsed: Parsed) -> tuple[str, ...]:
+    def default_symbols(self, parsed: Parsed) -> tuple[str, tuple[str, ...]]:
+        """The coins to answer about and, when the question named none, a sentence saying which.
+
+        Only coins the question names are used, except when it names none at all: then a
+        comparison takes the three largest followed coins and other questions Bitcoin, and say so.
+        """
         syms = parsed.symbols[:MAX_SYMBOLS]
-        if parsed.intent is Intent.COMPARISON and len(syms) < 2:
-            extra = [s for s in ("BTCUSDT", "ETHUSDT", *self.symbols) if s in self.symbols and s not in syms]
-            syms = (*syms, *extra[: 3 - len(syms)])
-        if not syms and not parsed.unknown and parsed.intent not in (Intent.HELP, Intent.NEWS):
-            syms = ("BTCUSDT",) if "BTCUSDT" in self.symbols else self.symbols[:1]
-        return syms
+        if syms or parsed.unknown or parsed.intent in (Intent.HELP, Intent.NEWS):
+            return "", syms
+        if parsed.intent is Intent.COMPARISON:
+            majors = [s for s in ("BTCUSDT", "ETHUSDT") if s in self.symbols]
+            syms = tuple(dict.fromkeys([*majors, *self.symbols]))[:3]
+            return f"You named no coins, so here are {', '.join(syms)}.", syms
+        syms = ("BTCUSDT",) if "BTCUSDT" in self.symbols else self.symbols[:1]
+        return f"You named no coin, so here is {syms[0]}.", syms
+
+    def live_horizons(self, symbol: str) -> list[Interval]:
+        """Horizons with a live model for ``symbol``, shortest first."""
+        if self.services.models is None:
+            return []
+        live = self.services.models.registry.live()
+        return sorted((iv for iv in Interval if live_key(symbol, iv.value) in live), key=lambda iv: iv.ms)
+
+    def choose_horizon(self, asked: Horizon | None, symbols: tuple[str, ...]) -> tuple[Interval, str]:
+        """The forecast horizon to answer with, and a sentence when it is not the one asked for.
+
+        An asked horizon that a live model serves is used as is; otherwise the nearest live one
+        (on a log scale: 30 minutes is nearer 1 hour than 5 minutes), saying so. With nothing
+        asked: 1 hour when live, else the shortest live horizon, else 1 hour.
+        """
+        live = self.live_horizons(symbols[0]) if symbols else []
+        if asked is None:
+            if not live or Interval.H1 in live:
+                return Interval.H1, ""
+            return live[0], ""
+        if asked.interval is not None and (asked.interval in live or not live):
+            return asked.interval, ""
+        if not live:
+            return Interval.H1, (f"coincast forecasts whole candle intervals (1m, 5m, 1h, 1d); "
+                                 f"there is none of {asked.label}.")
+        best = min(live, key=lambda iv: abs(math.log(iv.ms / asked.ms)))
+        served = ", ".join(iv.value for iv in live)
+        return best, (f"No live model forecasts {asked.label} ahead for {symbols[0]} (live horizons: {served}); "
+                      f"here is the nearest, {best.value}.")
 
     async def ask(self, question: str) -> Answer:
         """Answer ``question``.
@@ -109,27 +159,36 @@ class Assistant:
         if not q or len(q) > MAX_QUESTION:
             raise EmptyQuestion(f"ask a question of 1 to {MAX_QUESTION} characters")
         parsed = parse(q, self.symbols)
-        symbols = self.default_symbols(parsed)
-        horizon = parsed.horizon or Interval.H1
-        facts, sources = await self.gather(parsed.intent, symbols, horizon)
-        draft = render(parsed.intent, symbols, horizon.value, facts)
+        note, symbols = self.default_symbols(parsed)
+        if parsed.intent in (Intent.FORECAST, Intent.MODEL):
+            horizon, horizon_note = self.choose_horizon(parsed.asked, symbols)
+        else:
+            horizon, horizon_note = parsed.horizon or Interval.H1, ""
+        if symbols or not parsed.unknown:
+            facts, sources = await self.gather(parsed.intent, symbols, horizon)
+            draft = render(parsed.intent, symbols, horizon.value, facts)
+        else:  # only coins it does not follow: nothing of its own to add
+            facts, sources, draft = {}, [], NOT_ADVICE
         if parsed.unknown:
-            draft = f"coincast does not follow {', '.join(parsed.unknown)}; it follows {', '.join(self.symbols)}. " + (
-                draft if symbols or parsed.intent is Intent.NEWS else NOT_ADVICE
-            )
+            looked = [await self.lookup.ticker(p) for p in parsed.unknown[:MAX_SYMBOLS]] if self.lookup else []
+            if looked:
+                facts["binance"] = {f["symbol"]: f for f in looked}
+                sources.extend(f"{f['symbol']} 24 h ticker (Binance)" for f in looked if f["status"] == "found")
+            draft = unknown_line(parsed.unknown, self.symbols, looked) + " " + draft
+        draft = " ".join(x for x in (note, horizon_note, draft) if x)
         if _ADVICE.search(q):
             draft = "I can't tell you whether to buy or sell; here is what the data says. " + draft
         answer = draft
         llm: dict[str, Any] = {"used": False}
         if self.chat is not None and parsed.intent is not Intent.HELP:
             try:
-                answer = await self.chat.phrase(q, facts, draft)
+                answer = plain(await self.chat.phrase(q, facts, draft))
                 if NOT_ADVICE.lower() not in answer.lower():
                     answer = f"{answer} {NOT_ADVICE}"
                 llm = {"used": True, "model": self.chat.model}
             except LlmError as exc:
                 log.warning("assistant LLM failed, answering from the template: %s", exc)
-                answer = f"{draft} (The language model was unavailable: {exc}; this is the template answer.)"
+                answer = f"{draft} (The language model did not answer, so this is the built-in answer.)"
                 llm = {"used": False, "fallback": True, "error": str(exc)}
         return Answer(answer, parsed.intent.value, symbols, horizon.value, facts, sources, llm)
 

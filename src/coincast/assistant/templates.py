@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,7 +102,11 @@ def risk_line(r: dict[str, Any]) -> str:
 
 def news_line(n: dict[str, Any], symbols: tuple[str, ...]) -> str:
     if not n.get("available"):
-        return f"No news available: {n.get('detail')}."
+        if n.get("detail") == "news is not configured":
+            return "No news available: no news source is configured."
+        if n.get("errors") or "reachable" in str(n.get("detail", "")):
+            return "No news available: the news sources could not be reached just now."
+        return "No news available: the news sources have no recent articles."
     parts = []
     for sym in symbols:
         s = n["by_symbol"].get(sym)
@@ -155,8 +161,8 @@ def render(intent: Intent, symbols: tuple[str, ...], horizon: str, facts: dict[s
                 lines.append(forecast_line(f))
             else:
                 missing.append(
-                    f"no live {horizon} forecast for {sym}: no model is serving it (train one with "
-                    f"`coincast train` or POST /api/v1/train)"
+                    f"no live {horizon} forecast for {sym} yet: no model is serving it (train one on the "
+                    f"Models page)"
                 )
                 if p:
                     lines.append(price_line(p))
@@ -200,3 +206,37 @@ def _comparison(symbols: tuple[str, ...], facts: dict[str, Any]) -> list[str]:
         best, worst = max(priced), min(priced)
         out.append(f"Strongest over 24 h: {best[1]} ({pct(best[0])}); weakest: {worst[1]} ({pct(worst[0])}).")
     return out
+
+
+def unknown_line(unknown: Sequence[str], followed: Sequence[str], looked: Sequence[dict[str, Any]]) -> str:
+    """Coins asked about that coincast does not follow, with what Binance says about them."""
+    names = ", ".join(unknown)
+    text = f"coincast does not follow {names}; it follows {', '.join(followed)}."
+    for f in looked:
+        if f["status"] == "found":
+            text += (f" On Binance, {f['symbol']} is at {money(f['price'])} USDT, {pct(f['change_24h_pct'])} over "
+                     f"24 h (range {money(f['low_24h'])} to {money(f['high_24h'])}).")
+        elif f["status"] == "unlisted":
+            text += f" Binance lists no {f['symbol']} pair either."
+        else:
+            text += f" Binance could not be reached to look up {f['symbol']}."
+    return text
+
+
+_MARKDOWN = (
+    (re.compile(r"```[a-z]*\n?|`"), ""),  # code fences and inline code marks
+    (re.compile(r"\[([^\]]+)\]\((\S+?)\)"), r"\1 (\2)"),  # [text](url)
+    (re.compile(r"(\*\*|__)(.+?)\1"), r"\2"),  # bold
+    (re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])"), r"\1"),  # italics
+    (re.compile(r"^\s{0,3}#{1,6}\s+", re.M), ""),  # headings
+    (re.compile(r"^\s*(?:[-*+]|\d+\.)\s+", re.M), ""),  # list markers
+    (re.compile(r"^\s*>\s?", re.M), ""),  # quotes
+    (re.compile(r"\s*\n\s*"), " "),  # one paragraph
+)
+
+
+def plain(text: str) -> str:
+    """``text`` without markdown syntax, as one paragraph (chat models like to format)."""
+    for pattern, repl in _MARKDOWN:
+        text = pattern.sub(repl, text)
+    return text.strip()

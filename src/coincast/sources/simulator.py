@@ -148,6 +148,31 @@ def _round_to(x: F64, step: float) -> F64:
     return np.round(np.maximum(np.round(x / step), 1.0) * step, _decimals(step))
 
 
+def garch_path(g0: float, coef: F64, omega: float, block: int = 64) -> tuple[F64, float]:
+    """The GARCH(1,1) variance recursion ``g[t+1] = omega + coef[t] * g[t]`` without a loop per step.
+
+    Within a block of ``block`` steps the recursion has the closed form
+    ``g[t] = P[t] * (g[0] + omega * sum(1 / P[1..t]))`` with ``P`` the running product of ``coef``;
+    blocks stay short so ``P`` neither underflows nor overflows.
+
+    Returns:
+        ``(g, g_next)``: the multiplier in force during each step (``g[0] = g0``) and the one after
+        the last step.
+    """
+    n = len(coef)
+    out = np.empty(n)
+    state = g0
+    for lo in range(0, n, block):
+        c = coef[lo:lo + block]
+        prod = np.cumprod(c)  # prod[t] = coef[lo] * ... * coef[lo + t]
+        # g[lo + t + 1] = prod[t] * (state + omega * sum_{j <= t} 1 / prod[j])
+        after = prod * (state + omega * np.cumsum(1.0 / prod))
+        out[lo] = state
+        out[lo + 1:lo + len(c)] = after[:-1]
+        state = float(after[-1])
+    return out, state
+
+
 class _Engine:
     """The state of the simulated market; :meth:`chunk` advances it by whole ticks."""
 
@@ -183,6 +208,23 @@ class _Engine:
         self.jump_sd = math.sqrt(params.jump_share / (params.jump_rate_per_day * 365.25))
         self.size = max(32, 60_000 // tick_ms)  # about a minute of ticks per chunk, 32 at least
 
+    def returns(self, n: int) -> tuple[F64, F64, F64]:
+        """Draw the next ``n`` ticks of log returns and advance the volatility state.
+
+        Returns:
+            ``(ret, g, diffusion_sd)``: log returns ``(n, symbols)``; the market variance multiplier
+            in force during each tick ``(n, 1)``; the standard deviation of each tick's diffusive
+            (non-jump) part ``(n, symbols)``, which shapes the path inside the tick.
+        """
+        p, rng, k = self.p, self.rng, len(self.p.symbols)
+        z = rng.standard_t(p.nu, (n, k + 1)) * self.tscale
+        g, self.g = garch_path(self.g, self.beta + self.alpha * z[:, 0] ** 2, self.omega)
+        g = g[:, None]
+        jumps = np.sqrt(rng.poisson(self.jump_lam, (n, k + 1))) * rng.standard_normal((n, k + 1))
+        x = np.sqrt((1.0 - p.jump_share) * self.dt * g) * z + self.jump_sd * jumps
+        ret = self.vol * (self.load * x[:, :1] + self.idio * x[:, 1:])  # (ticks, symbols)
+        return ret, g, self.vol * np.sqrt((1.0 - p.jump_share) * self.dt * g)
+
     def chunk(self) -> Iterator[tuple[int, list[TradeBatch]]]:
         """Simulate the next ``size`` ticks: ``(tick end ms, batches)`` per tick, in time order.
 
@@ -190,17 +232,7 @@ class _Engine:
         tick, so a live source does not stall while a chunk's batches are built.
         """
         p, rng, n, k = self.p, self.rng, self.size, len(self.p.symbols)
-        z = rng.standard_t(p.nu, (n, k + 1)) * self.tscale
-        g = np.empty((n, 1))
-        state, coef = self.g, (self.beta + self.alpha * z[:, 0] ** 2).tolist()
-        for t in range(n):  # the GARCH recursion is sequential in time (one float a tick, not per trade)
-            g[t, 0] = state
-            state = self.omega + coef[t] * state
-        self.g = state
-        jumps = np.sqrt(rng.poisson(self.jump_lam, (n, k + 1))) * rng.standard_normal((n, k + 1))
-        x = np.sqrt((1.0 - p.jump_share) * self.dt * g) * z + self.jump_sd * jumps
-        ret = self.vol * (self.load * x[:, :1] + self.idio * x[:, 1:])  # (ticks, symbols)
-        bridge_sd = self.vol * np.sqrt((1.0 - p.jump_share) * self.dt * g)
+        ret, g, bridge_sd = self.returns(n)
         ends = self.logp + np.cumsum(ret, axis=0)
         starts = np.vstack([self.logp, ends[:-1]])
         self.logp = ends[-1]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
+
+import pyarrow as pa
 
 from coincast.domain import Candle, DeadLetter, FoldState, Interval
 
@@ -60,3 +62,12 @@ class CandleStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class BulkCandleStore(CandleStore, Protocol):
+    """A store that also takes closed candles as one Arrow table (backfills and generated history)."""
+
+    async def upsert_arrow(self, table: pa.Table) -> int:
+        """Insert or replace rows with :data:`CANDLE_COLUMNS`; returns the number of rows."""
+        ...

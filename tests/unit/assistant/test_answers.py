@@ -44,7 +44,7 @@ async def test_forecast_answer_has_bounds_and_live_mase(services: Services) -> N
 async def test_forecast_without_a_model_says_how_to_get_one(services: Services) -> None:
     a = await Assistant(services).ask("ETH forecast for tomorrow")
     assert a.horizon == "1d" and a.facts["forecast"] == {}
-    assert "No live 1d forecast for ETHUSDT" in a.answer and "coincast train" in a.answer
+    assert "No live 1d forecast for ETHUSDT" in a.answer and "Models page" in a.answer and "coincast" not in a.answer
     assert money(float(closes("ETHUSDT")[-1])) in a.answer  # still gives the price
 
 
@@ -118,7 +118,7 @@ async def test_technical_falls_back_to_minute_candles_on_a_fresh_install(tmp_pat
 
 async def test_coins_that_are_not_followed_are_named_not_replaced_by_bitcoin(services: Services) -> None:
     a = await Assistant(services).ask("what is the dogecoin price?")
-    assert a.symbols == () and a.facts == {"price": {}}
+    assert a.symbols == () and a.facts == {}
     assert a.answer.startswith("coincast does not follow DOGEUSDT; it follows BTCUSDT, ETHUSDT, SOLUSDT.")
     a = await Assistant(services).ask("compare doge and eth")
     assert "does not follow DOGEUSDT" in a.answer and "ETHUSDT" in a.symbols

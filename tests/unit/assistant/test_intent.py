@@ -56,6 +56,11 @@ def test_symbols_keep_order_dedupe_and_stay_within_the_configured_pairs() -> Non
 
 
 def test_first_named_horizon_wins() -> None:
-    assert extract_horizon("tomorrow, or the next hour") is Interval.D1
-    assert extract_horizon("in one hour") is Interval.H1
-    assert extract_horizon("next week") is None
+    def interval(text: str) -> Interval | None:
+        h = extract_horizon(text)
+        return h.interval if h else None
+
+    assert interval("tomorrow, or the next hour") is Interval.D1
+    assert interval("in one hour") is Interval.H1
+    assert interval("next week") is None  # no candle interval is a week long
+    assert interval("nothing ahead") is None

@@ -14,9 +14,10 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from coincast.api.docs import API_KEY_HEADER
 from coincast.domain import Interval, InvalidRequest, require_symbol
 from coincast.jobs.service import ModelService
 from coincast.jobs.train import TrainRequest
@@ -79,7 +80,7 @@ def models_router(service: ModelService) -> APIRouter:
     s = service.settings
     router = APIRouter()
 
-    async def require_key(x_api_key: Annotated[str | None, Header(alias="X-API-Key")] = None) -> None:
+    async def require_key(x_api_key: Annotated[str | None, Depends(API_KEY_HEADER)] = None) -> None:
         key = s.api.api_key
         if key is None or not key.get_secret_value():
             raise ForbiddenApiKey(

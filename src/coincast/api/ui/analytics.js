@@ -2,6 +2,7 @@
 // suggestions from GET /api/v1/analytics, drawn with plotly.js (window.Plotly); every table is a
 // CSV download from /api/v1/analytics.csv. The page builds its own DOM inside #page-analytics.
 
+import { MIN_N, tooFew } from "./honest.js";
 import { ApiError, requestJSON } from "./api.js";
 import { formatCompact, formatInt, formatPrice, splitSymbol } from "./format.js";
 
@@ -26,14 +27,14 @@ const COLUMNS = [
   { key: "period_return", label: "Return", text: (v) => signedPct(v), cls: tone, tip: "last close / first open − 1" },
   { key: "return_30d", label: "30d", text: (v) => signedPct(v), cls: tone },
   { key: "trend_30d", label: "Trend 30d", text: (v) => TREND[v] || "—", cls: (v) => (v === "up" || v === "down" ? v : ""), tip: "sign of a log-price regression over the last 30 days" },
-  { key: "ann_volatility", label: "Volatility", text: (v) => pct(v, 1), tip: "annualised, from daily returns (365 days)" },
+  { key: "ann_volatility", label: "Volatility", text: (v) => pct(v, 1), annualised: true, tip: "annualised, from daily returns (365 days)" },
   { key: "max_drawdown", label: "Max DD", text: (v) => pct(v, 1), cls: (v) => (v < 0 ? "down" : ""), tip: "largest fall from a running peak" },
   { key: "var_95_hist", label: "VaR 95", text: (v) => pct(v), tip: "1-day 95% value at risk, historical" },
   { key: "cvar_95_hist", label: "CVaR 95", text: (v) => pct(v), tip: "1-day 95% expected shortfall, historical" },
   { key: "var_95_param", label: "VaR 95 N", text: (v) => pct(v), tip: "1-day 95% value at risk, normal (parametric)" },
   { key: "cvar_95_param", label: "CVaR 95 N", text: (v) => pct(v), tip: "1-day 95% expected shortfall, normal (parametric)" },
-  { key: "sharpe", label: "Sharpe", text: ratio, cls: tone, tip: "annualised, risk-free 0" },
-  { key: "sortino", label: "Sortino", text: ratio, cls: tone, tip: "annualised, downside deviation" },
+  { key: "sharpe", label: "Sharpe", text: ratio, cls: tone, annualised: true, tip: `annualised, risk-free 0 (from ${MIN_N} daily returns)` },
+  { key: "sortino", label: "Sortino", text: ratio, cls: tone, annualised: true, tip: "annualised, downside deviation" },
 ];
 
 const RISK = [
@@ -286,14 +287,9 @@ export class AnalyticsPage {
     const noData = err instanceof ApiError && (err.code === "no_data" || err.code === "not_enough_data");
     $("an-empty-title").textContent = !noData ? "Analytics unavailable" : err.code === "no_data" ? "No market history yet" : "Not enough history yet";
     $("an-empty-detail").textContent = noData
-      ? "Analytics need candles spanning at least three UTC days. Load history into the lake, or let the live stream run longer."
+      ? "Analytics need candles spanning at least three UTC days. With Binance reachable, coincast downloads the history in the background (progress in the status bar below); the simulator generates it on the first start. This page fills in by itself."
       : `The server answered: ${err.message}`;
-    const iv = this.interval;
-    $("an-empty-cmds").innerHTML = noData
-      ? `<div class="an-cmd"><span>Download from Binance</span><code>coincast backfill --interval ${iv} --start 2023-01-01</code></div>
-         <div class="an-cmd"><span>or import a klines file</span><code>coincast import klines_${iv}.parquet</code></div>
-         <p class="an-fine">${esc(err.message)}</p>`
-      : "";
+    $("an-empty-cmds").innerHTML = "";
     this.#meta(noData ? "no data" : "error");
   }
 
@@ -338,8 +334,11 @@ export class AnalyticsPage {
     table.tBodies[0].innerHTML = rows
       .map((r) => `<tr data-symbol="${esc(r.symbol)}">${COLUMNS.map((c) => {
         const v = r[c.key];
-        const cls = [c.left ? "" : "num", c.cls ? c.cls(v) : ""].join(" ").trim();
-        return `<td class="${cls}">${c.html ? c.text(v) : esc(c.text(v))}</td>`;
+        const few = c.annualised && tooFew(r.daily_returns);
+        const cls = [c.left ? "" : "num", c.cls && !few ? c.cls(v) : ""].join(" ").trim();
+        const text = few ? "—" : c.html ? c.text(v) : esc(c.text(v));
+        const title = few ? ` title="only ${r.daily_returns ?? 0} daily returns: not annualised below ${MIN_N}"` : "";
+        return `<td class="${cls}"${title}>${text}</td>`;
       }).join("")}</tr>`)
       .join("");
   }
@@ -401,12 +400,15 @@ export class AnalyticsPage {
     const { symbols, matrix } = this.data.correlation;
     const names = symbols.map((s) => splitSymbol(s)[0]);
     const n = names.length;
+    // numbers in the cells only when they fit (a phone shows ten coins' cells ~25 px wide)
+    const cellPx = (this.root.querySelector("#an-corr").clientWidth - 90) / Math.max(n, 1);
+    const digits = n > 12 || cellPx < 22 ? "" : cellPx < 34 ? "%{z:.1f}" : "%{z:.2f}";
     this.#plot(
       "an-corr",
       [{
         type: "heatmap", x: names, y: names, z: matrix, zmin: -1, zmax: 1, xgap: 2, ygap: 2,
         colorscale: [[0, c.down], [0.5, c.panel2], [1, c.accent]],
-        texttemplate: n <= 12 ? "%{z:.2f}" : "", textfont: { size: 11 }, // colour "auto": contrasts each cell
+        texttemplate: digits, textfont: { size: cellPx < 34 ? 9 : 11 }, // colour "auto": contrasts each cell
         hovertemplate: "%{y} · %{x}<br>ρ = %{z:.3f}<extra></extra>",
         colorbar: { thickness: 10, outlinewidth: 0, tickfont: { color: c.dim, size: 10 }, len: 0.9 },
       }],

@@ -92,6 +92,28 @@ function route() {
   return page !== "";
 }
 
+/** The phone menu: the button opens and closes the page links; a choice, Escape or a tap elsewhere closes it. */
+function initMenu() {
+  const button = $("nav-toggle");
+  const nav = $("nav");
+  const set = (open) => {
+    button.setAttribute("aria-expanded", String(open));
+    button.setAttribute("aria-label", open ? "Close menu" : "Menu");
+    nav.toggleAttribute("data-open", open);
+  };
+  button.addEventListener("click", () => set(!nav.hasAttribute("data-open")));
+  nav.addEventListener("click", (ev) => ev.target.closest("a") && set(false));
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape" && nav.hasAttribute("data-open")) {
+      set(false);
+      button.focus();
+    }
+  });
+  document.addEventListener("click", (ev) => {
+    if (!nav.contains(ev.target) && !button.contains(ev.target)) set(false);
+  });
+}
+
 const live = new LiveSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`, {
   onMessage,
   onStatus,
@@ -376,12 +398,25 @@ async function refreshHealth() {
     $("f-gaps").textContent = `${formatInt(src.reconnects ?? 0)} · ${formatInt(src.gaps ?? 0)}`;
     const age = Number.isFinite(src.last_message_ms) && src.last_message_ms > 0 ? (Date.now() - src.last_message_ms) / 1000 : NaN;
     $("st-last").textContent = Number.isFinite(age) ? `last message ${age < 60 ? `${Math.max(0, age).toFixed(1)}s` : formatDuration(age)} ago` : "";
+    showHistory(h.history);
     $("st-uptime").textContent = `up ${formatDuration(h.uptime_s)}`;
     $("st-version").textContent = `coincast ${h.version || ""}`.trim();
   } catch (err) {
     $("st-source").textContent = `API unreachable: ${err.message}`;
     $("st-source").classList.add("warn");
   }
+}
+
+/** The background download of Binance history (``history`` in /health): progress, then done or why it stopped. */
+function showHistory(history) {
+  const el = $("st-history");
+  el.hidden = !history || history.status === "done";
+  if (el.hidden) return;
+  const pct = history.percent == null ? "" : ` ${history.percent.toFixed(0)}%`;
+  el.textContent = history.status === "failed" ? "History download stopped" : `Downloading history${pct}`;
+  el.title = history.status === "failed" ? history.error
+    : Object.entries(history.intervals).map(([iv, p]) => `${iv}: ${p.done}${p.total == null ? "" : ` of ${p.total}`} candles`).join(", ");
+  el.classList.toggle("warn", history.status === "failed");
 }
 
 // ---------------------------------------------------------------------------------------------- start
@@ -424,6 +459,7 @@ async function start() {
     for (const p of Object.values(PAGES)) p.refreshTheme();
   });
   route();
+  initMenu();
   document.querySelector(".nav-link[data-page='market']").addEventListener("click", (ev) => {
     if (!offMarket() || !state.symbol) return; // a full load of / is the fallback
     ev.preventDefault();

@@ -3,6 +3,7 @@
 // stored forecasts (paper trading); runs POST /api/v1/backtest and draws the equity curve and the
 // drawdown with plotly.js (window.Plotly). The page builds its own DOM inside #page-backtest.
 
+import { MIN_N, toneIf, tooFew } from "./honest.js";
 import { ApiError, requestJSON } from "./api.js";
 import { formatPrice } from "./format.js";
 
@@ -22,10 +23,10 @@ const when = (iso) => (iso ? iso.slice(0, 16).replace("T", " ") : "—");
 /** Metrics table columns: key, header, cell text, tone, tooltip. */
 const COLUMNS = [
   ["total_return", "Return", (v) => signedPct(v), tone, "final equity − 1, after fees and slippage"],
-  ["annual_return", "Annual", (v) => signedPct(v), tone, "compounded to a 365-day year"],
-  ["annual_volatility", "Volatility", (v) => pct(v, 1), null, "annualised, per holding period"],
-  ["sharpe", "Sharpe", (v) => ratio(v), tone, "annualised, risk-free 0"],
-  ["sortino", "Sortino", (v) => ratio(v), tone, "annualised, downside deviation"],
+  ["annual_return", "Annual", (v, m) => annual(m, signedPct(v)), tone, `compounded to a 365-day year (withheld below ${MIN_N} periods)`],
+  ["annual_volatility", "Volatility", (v, m) => annual(m, pct(v, 1)), null, "annualised, per holding period"],
+  ["sharpe", "Sharpe", (v, m) => annual(m, ratio(v)), tone, `annualised, risk-free 0 (withheld below ${MIN_N} periods)`],
+  ["sortino", "Sortino", (v, m) => annual(m, ratio(v)), tone, "annualised, downside deviation"],
   ["max_drawdown", "Max DD", (v) => pct(v, 1), (v) => (v < 0 ? "down" : ""), "largest fall from a running peak"],
   ["hit_rate", "Hit rate", (v) => pct(v, 1), null, "share of trades with a positive net return"],
   ["trades", "Trades", (v) => (Number.isFinite(v) ? String(v) : "—"), null, "runs of periods on one side"],
@@ -33,6 +34,9 @@ const COLUMNS = [
   ["exposure", "Exposure", (v) => pct(v, 0), null, "share of the time in a position"],
   ["fees_paid", "Costs", (v, m) => (Number.isFinite(v) ? pct(v + (m.slippage_paid || 0), 2) : "—"), null, "fees + slippage paid, as a share of the starting equity"],
 ];
+
+/** An annualised figure, or "—" when the sample is too short to annualise honestly. */
+const annual = (m, text) => (tooFew(m.periods) ? "—" : text);
 
 function load() {
   try {
@@ -81,8 +85,8 @@ export class BacktestPage {
         <label>Forecasts <select id="bt-source"><option value="">loading…</option></select></label>
         <span class="bt-live" hidden>
           <label>Symbol <select id="bt-symbol"></select></label>
-          <label>Model <input id="bt-model" value="${esc(saved.model || "")}" placeholder="name or version id" size="14"></label>
-          <label>Horizon <select id="bt-horizon">${opts([["1h", "1h"], ["1d", "1d"]], saved.horizon || "1h")}</select></label>
+          <label>Horizon <select id="bt-horizon"><option value="${esc(saved.horizon || "1h")}">${esc(saved.horizon || "1h")}</option></select></label>
+          <label>Model <select id="bt-model"></select></label>
         </span>
         <label>Strategy <select id="bt-strategy">${opts(STRATEGIES, saved.strategy || "long_short")}</select></label>
         <span class="bt-prob" hidden>
@@ -98,6 +102,7 @@ export class BacktestPage {
       </section>
       <section class="bt-panel" aria-label="Results">
         <div class="bt-head"><h2>Metrics</h2><span class="bt-note">click a row to chart it · buy-and-hold is cost free · a model that never trades (persistence) is the zero line</span></div>
+        <p id="bt-warn" class="bt-warn" role="note" hidden></p>
         <div class="bt-scroll"><table id="bt-metrics" class="bt-table"><thead></thead><tbody><tr><td class="bt-empty">Pick forecasts and run a backtest.</td></tr></tbody></table></div>
       </section>
       <section class="bt-charts">
@@ -111,6 +116,8 @@ export class BacktestPage {
         </tr></thead><tbody></tbody></table></div>
       </section>`;
     this.#$("bt-source").addEventListener("change", () => this.#toggle());
+    this.#$("bt-symbol").addEventListener("change", () => this.#loadModels());
+    this.#$("bt-horizon").addEventListener("change", () => this.#loadModels());
     this.#$("bt-strategy").addEventListener("change", () => this.#toggle());
     this.#$("bt-run").addEventListener("click", () => this.run());
     this.#$("bt-metrics").tBodies[0].addEventListener("click", (ev) => {
@@ -140,10 +147,37 @@ export class BacktestPage {
       const symKeep = sym.value || load().symbol;
       sym.innerHTML = got.symbols.map((s) => `<option>${esc(s)}</option>`).join("");
       if (got.symbols.includes(symKeep)) sym.value = symKeep;
+      const { intervals } = await requestJSON("GET", "/api/v1/symbols");
+      const hz = this.#$("bt-horizon");
+      const hzKeep = hz.value || load().horizon || "1h";
+      hz.innerHTML = intervals.map((iv) => `<option>${esc(iv)}</option>`).join("");
+      hz.value = intervals.includes(hzKeep) ? hzKeep : intervals.includes("1h") ? "1h" : intervals[0];
+      await this.#loadModels();
       this.#toggle();
-      if (!got.files.length && !got.live) this.#status("Write forecasts with: coincast evaluate … --predictions data/backtests/preds.parquet", "warn");
+      if (!got.files.length && !got.live) {
+        this.#status("Nothing to backtest yet: promote a model on the Models page and let it forecast for a while.", "warn");
+      }
     } catch (err) {
       this.#status(`could not list predictions files: ${err.message}`, "error");
+    }
+  }
+
+  /** The registered models of the chosen symbol and horizon, live ones first. */
+  async #loadModels() {
+    const select = this.#$("bt-model");
+    const keep = select.value || load().model || "";
+    const symbol = this.#$("bt-symbol").value;
+    const horizon = this.#$("bt-horizon").value;
+    if (!symbol || !horizon) return;
+    try {
+      const got = await requestJSON("GET", `/api/v1/models?symbol=${encodeURIComponent(symbol)}&horizon=${encodeURIComponent(horizon)}`);
+      const rows = [...got.models].sort((a, b) => Number(Boolean(b.live)) - Number(Boolean(a.live)) || b.created_ms - a.created_ms);
+      select.innerHTML = rows.length
+        ? rows.map((v) => `<option value="${esc(v.id)}">${esc(v.model)}${v.live ? " · live" : ""} · ${esc(v.id.slice(-6))}</option>`).join("")
+        : `<option value="">no ${esc(horizon)} model for ${esc(symbol)}: train one on the Models page</option>`;
+      if (rows.some((v) => v.id === keep)) select.value = keep;
+    } catch (err) {
+      select.innerHTML = `<option value="">models unavailable (${esc(err.message)})</option>`;
     }
   }
 
@@ -156,7 +190,7 @@ export class BacktestPage {
     };
     const source = this.#$("bt-source").value;
     localStorage.setItem(STORE, JSON.stringify({ ...p, source, symbol: this.#$("bt-symbol").value, model: this.#$("bt-model").value, horizon: this.#$("bt-horizon").value }));
-    if (source === LIVE) return { ...p, symbol: this.#$("bt-symbol").value, model: this.#$("bt-model").value.trim(), horizon: this.#$("bt-horizon").value };
+    if (source === LIVE) return { ...p, symbol: this.#$("bt-symbol").value, model: this.#$("bt-model").value, horizon: this.#$("bt-horizon").value };
     return { ...p, path: source };
   }
 
@@ -170,7 +204,7 @@ export class BacktestPage {
   async run() {
     const body = this.#params();
     if (!body.path && !(body.symbol && body.model)) {
-      this.#status(body.symbol ? "type the live model's name" : "pick a predictions file", "warn");
+      this.#status(body.symbol ? `No ${body.horizon} model of ${body.symbol} to backtest: train one on the Models page.` : "Pick a predictions file.", "warn");
       return;
     }
     if (this.busy) this.busy.abort();
@@ -210,7 +244,7 @@ export class BacktestPage {
     const row = (sym, name, m, attrs) =>
       `<tr ${attrs}><td class="left">${esc(sym)}</td><td class="left">${esc(name)}</td>${COLUMNS.map(([k, , text, cls]) => {
         const v = m[k] ?? NaN;
-        return `<td class="${cls ? cls(v) : ""}">${text(v, m)}</td>`;
+        return `<td class="${cls ? toneIf(m.periods, cls(v)) : ""}">${text(v, m)}</td>`;
       }).join("")}</tr>`;
     const rows = [];
     let lastBench = "";
@@ -223,6 +257,12 @@ export class BacktestPage {
       rows.push(row(r.symbol, `${r.model} · ${r.horizon}`, r.metrics, `data-i="${i}" class="bt-pick${i === this.selected ? " selected" : ""}" tabindex="0"`));
     });
     table.tBodies[0].innerHTML = rows.join("") || `<tr><td class="bt-empty" colspan="${COLUMNS.length + 2}">Pick forecasts and run a backtest.</td></tr>`;
+    const short = results.map((r) => r.metrics.periods).filter(tooFew);
+    const warn = this.#$("bt-warn");
+    warn.hidden = !short.length;
+    warn.textContent = short.length
+      ? `Short sample: ${Math.min(...short)} periods. A return over so few periods says little about the model; annualised figures are withheld and nothing is coloured below ${MIN_N} periods.`
+      : "";
   }
 
   #renderTrades() {

@@ -3,6 +3,7 @@
 // kept current by the "prediction" WebSocket messages. It draws a strip under the chart and hands
 // the chart a cone: from the origin candle's close to the forecast and its interval at the target.
 
+import { MIN_N, toneIf, tooFew, wilson } from "./honest.js";
 import { requestJSON } from "./api.js";
 import { formatDuration, formatInt, formatPrice, priceDigits } from "./format.js";
 import { intervalMs } from "./chart.js";
@@ -30,11 +31,15 @@ export function modelLabel(model, horizon, level) {
 export function trackItems(rec, digits = 2) {
   if (!rec || !rec.n) return [["Track record", "no scored forecasts yet"]];
   const mase = Number.isFinite(rec.mase) ? rec.mase : NaN;
+  const n = rec.n;
+  const [lo, hi] = wilson(rec.direction_hit_rate, n);
+  const ci = Number.isFinite(lo) ? ` CI ${(lo * 100).toFixed(0)}–${(hi * 100).toFixed(0)} %` : "";
+  const few = tooFew(n) ? `<span class="fc-n" title="fewer than ${MIN_N} scored forecasts: too few to judge the model">· ${formatInt(n)} scored, too few to judge</span>` : "";
   return [
-    ["MAE", formatPrice(rec.mae, digits)],
-    ["MASE", `<span class="${mase < 1 ? "up" : mase > 1 ? "down" : ""}" title="MAE over the MAE of no change; below 1 beats persistence">${num(mase, 3)}</span>`],
-    ["Direction", `${pct(rec.direction_hit_rate)} <span class="fc-n">n=${formatInt(rec.n)}</span>`],
-    ["Coverage", `${pct(rec.interval_coverage)} <span class="fc-n">vs ${pct(rec.level, 0)}</span>`],
+    ["MAE", `${formatPrice(rec.mae, digits)} <span class="fc-n">n=${formatInt(n)}</span>`],
+    ["MASE", `<span class="${toneIf(n, mase < 1 ? "up" : mase > 1 ? "down" : "")}" title="MAE over the MAE of no change; below 1 beats persistence (n=${n})">${num(mase, 3)}</span>`],
+    ["Direction", `${pct(rec.direction_hit_rate)} <span class="fc-n" title="95 % Wilson interval">${ci} n=${formatInt(n)}</span>`],
+    ["Coverage", `${pct(rec.interval_coverage)} <span class="fc-n">vs ${pct(rec.level, 0)} n=${formatInt(n)}</span>${few}`],
   ];
 }
 

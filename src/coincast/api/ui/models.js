@@ -26,7 +26,7 @@ const PAGE_HTML = `
           <option value="never">keep in the registry only</option>
           <option value="always">promote to live</option>
         </select></label>
-        <label class="wide">API key<input type="password" name="key" id="mdl-key" placeholder="in data/api_key, or COINCAST_API__API_KEY" autocomplete="off"></label>
+        <label class="wide">API key<input type="password" name="key" id="mdl-key" placeholder="the server's API key" autocomplete="off"></label>
         <div class="mdl-form-row wide"><button type="submit" class="mdl-btn primary" id="mdl-train-btn">Train</button><span id="mdl-form-msg" class="mdl-msg" role="alert"></span></div>
       </form>
     </section>
@@ -69,7 +69,7 @@ const PAGE_HTML = `
 <dialog id="mdl-key-dialog" class="mdl-dialog">
   <form method="dialog" id="mdl-key-form">
     <h2>API key</h2>
-    <p>Promoting a model changes what serves live forecasts; the server asks for its API key (<code>COINCAST_API__API_KEY</code>). It is kept for this browser session only.</p>
+    <p>Promoting a model changes what serves live forecasts; the server asks for its API key (on a local install, the file api_key in the data folder). It is kept for this browser session only.</p>
     <input type="password" id="mdl-key-input" aria-label="API key" required autocomplete="off">
     <div class="mdl-form-row"><button value="cancel" formnovalidate class="mdl-btn">Cancel</button><button value="ok" class="mdl-btn primary" id="mdl-key-ok">Use key</button></div>
   </form>
@@ -283,7 +283,7 @@ export class ModelsPage {
     this.#$("mdl-reg-sub").textContent = `${rows.length} version${rows.length === 1 ? "" : "s"} · ${rows.filter((v) => v.live).length} live`;
     const tbody = this.#$("mdl-registry").tBodies[0];
     if (!rows.length) {
-      tbody.innerHTML = `<tr><td colspan="10" class="mdl-empty">No trained models yet: train one with the form, or <code>coincast train</code>.</td></tr>`;
+      tbody.innerHTML = `<tr><td colspan="10" class="mdl-empty">No trained models yet: train one with the form above.</td></tr>`;
       return;
     }
     tbody.innerHTML = rows
@@ -353,6 +353,17 @@ export class ModelsPage {
   }
 
   async #promote(id) {
+    const v = this.versions.find((x) => x.id === id);
+    const mase = v && v.metrics ? v.metrics.mase : NaN;
+    if (Number.isFinite(mase) && mase >= 1) {
+      const n = v.metrics.n ?? v.metrics.n_test;
+      const sure = window.confirm(`${v.model} ${v.horizon} trails persistence: its walk-forward MASE is ${mase.toFixed(3)}`
+        + `${Number.isFinite(n) ? ` over ${n} test forecasts` : ""}, so "no change" forecast as well or better. Promote it to live anyway?`);
+      if (!sure) {
+        this.#notice(`Not promoted: ${v.id} stays in the registry.`);
+        return;
+      }
+    }
     let key = loadKey() || this.#$("mdl-key").value.trim();
     if (!key) key = await this.#askKey();
     if (!key) return;

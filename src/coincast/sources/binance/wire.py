@@ -373,3 +373,15 @@ def parse_message(raw: str | bytes, recv_ms: int) -> Parsed:
     if kind == "serverShutdown":
         return ServerShutdown()
     raise MalformedMessage(f"unknown event type {kind or '(none)'!r} on stream {stream!r}")
+
+
+class Ticker24hMsg(_Wire):
+    """``GET /api/v3/ticker/24hr?symbol=…`` (REST): the rolling 24-hour statistics of one pair."""
+
+    symbol: str
+    lastPrice: str  # Binance's field names
+    priceChangePercent: str
+    highPrice: str
+    lowPrice: str
+    quoteVolume: str
+    closeTime: StrictInt
