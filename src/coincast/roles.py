@@ -353,9 +353,20 @@ class FoldRestorer:
             yield items
 
     async def restore(self, symbols: set[str]) -> None:
-        state = await self._store.load_fold(symbols)
-        last = [c for sym in sorted(symbols) for iv in self._aggregator.intervals
-                if (c := await self._store.latest(sym, iv)) is not None]
+        """Load the symbols' stored fold state; a store that is down or slow is retried with
+        backoff (nothing is folded or committed meanwhile)."""
+        delay = 0.5
+        while True:
+            try:
+                async with asyncio.timeout(20):
+                    state = await self._store.load_fold(symbols)
+                    last = [c for sym in sorted(symbols) for iv in self._aggregator.intervals
+                            if (c := await self._store.latest(sym, iv)) is not None]
+                break
+            except (TransientError, TimeoutError) as exc:
+                log.warning("fold state not readable, retrying: %s", exc or "timed out")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
         self._aggregator.drop(symbols)
         if state is not None or last:
             self._aggregator.restore(state or FoldState((), {}, {}), last)

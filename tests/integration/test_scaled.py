@@ -20,7 +20,7 @@ from tests.integration.conftest import free_port
 pytestmark = pytest.mark.integration
 
 FAST = {"COINCAST_STREAM__INTERVALS": "1s,1m", "COINCAST_STORE__FLUSH_MS": "200", "COINCAST_STREAM__GRACE_MS": "300",
-        "COINCAST_SOURCE__SIM_HISTORY_S": "0",
+        "COINCAST_SOURCE__SIM_HISTORY_S": "0", "COINCAST_SOURCE__SIM_HISTORY_DAYS": "0",
         "COINCAST_SYMBOLS": "BTCUSDT,ETHUSDT,SOLUSDT"}
 
 

@@ -320,6 +320,8 @@ class KafkaSubscription:
         self._keys: dict[int, set[str]] = {}  # partition -> keys seen on it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
+        self._to_commit: Position | None = None  # queued for the consumer's thread
+        self._handed_out = False
         self._config = config
         self.rejoins = 0
         self._consumer = bus.consumer(group, on_commit=self._on_commit, **config)
@@ -347,11 +349,23 @@ class KafkaSubscription:
         """
         if not position or self._closing or self._in_rebalance:
             return  # during a rebalance only the callback's own thread may commit (see _revoked)
-        offsets = [TopicPartition(t, p, o) for (t, p), o in position.items()]
+        # handed to the consumer's own thread (next poll): librdkafka calls from the event loop
+        # while consume() runs in that thread can block the loop
+        self._to_commit = {**(self._to_commit or {}), **position}
+
+    def _send_commit(self) -> None:
+        """In the consumer's thread: send the queued commit (and, for a plain subscription, the
+        position of the bursts handed out so far)."""
+        pending, self._to_commit = self._to_commit, None
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=True)
+            if pending:
+                self._consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in pending.items()],
+                                      asynchronous=True)
+            elif self._auto and self._handed_out:
+                self._consumer.commit(asynchronous=True)
         except (KafkaException, RuntimeError) as exc:
             log.warning("kafka commit failed (the next run replays a little more): %s", exc)
+        self._handed_out = False
 
     def _on_commit(self, err: KafkaError | None, _partitions: list[TopicPartition]) -> None:
         if err is not None:
@@ -399,17 +413,20 @@ class KafkaSubscription:
         self._loop = asyncio.get_running_loop()
         lock = threading.Lock()
 
-        def poll() -> Any:
+        def poll() -> tuple[Any, int]:
             with lock:
-                return self._consumer.consume(1000, 0.25)
+                self._send_commit()
+                msgs = self._consumer.consume(1000, 0.25)
+                return msgs, self._lag_after(msgs)
 
         def close() -> None:
             with lock:
+                self._send_commit()
                 self._consumer.close()
 
         try:
             while not self._bus.stopping:
-                msgs = await asyncio.to_thread(poll)
+                msgs, lag = await asyncio.to_thread(poll)
                 if (fatal := next((m.error() for m in msgs if m.error() is not None and _fatal(m.error())), None)):
                     await self._rejoin(str(fatal), close)
                     continue
@@ -425,12 +442,10 @@ class KafkaSubscription:
                 # the caller asks for more only once it has handled the burst: only now does the
                 # position cover it (a snapshot taken meanwhile commits less, never more)
                 self._position.update(staged)
-                good = [m for m in msgs if m.error() is None]
-                if good:
-                    if self._auto:
-                        with contextlib.suppress(KafkaException):
-                            self._consumer.commit(asynchronous=True)
-                    self._record_lag(good[-1])
+                if staged:
+                    self._handed_out = True
+                    self.lag = lag
+                    KAFKA_LAG.labels(self.topic, self.group).set(lag)
         finally:
             await self._hand_back("final store and commit")
             self._closing = True
@@ -464,12 +479,17 @@ class KafkaSubscription:
         self.rejoins += 1
         KAFKA_REBALANCES.labels(self.topic, "rejoined").inc()
 
-    def _record_lag(self, last: Any) -> None:
+    def _lag_after(self, msgs: list[Any]) -> int:
+        """Messages behind the end of the last message's partition (in the consumer's thread)."""
+        good = [m for m in msgs if m.error() is None]
+        if not good:
+            return self.lag
+        last = good[-1]
         with contextlib.suppress(KafkaException):
             _, high = self._consumer.get_watermark_offsets(TopicPartition(last.topic(), last.partition()), cached=True)
             if high >= 0:
-                self.lag = max(0, high - last.offset() - 1)
-                KAFKA_LAG.labels(self.topic, self.group).set(self.lag)
+                return int(max(0, high - last.offset() - 1))
+        return self.lag
 
 
 async def _stored(awaitable: Awaitable[Position | None]) -> Position | None:

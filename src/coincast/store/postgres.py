@@ -101,7 +101,8 @@ class PostgresStore:
     @classmethod
     def from_url(cls, dsn: str, schema: str = "coincast", *, max_size: int = 4) -> Self:
         """A store on ``dsn``; the pool opens and the schema migrates on first use."""
-        return cls(AsyncConnectionPool(dsn, min_size=1, max_size=max_size, open=False), schema)
+        # a connection wait is bounded (10 s) so a database that is down surfaces as TransientError
+        return cls(AsyncConnectionPool(dsn, min_size=1, max_size=max_size, open=False, timeout=10), schema)
 
     async def _ready(self) -> None:
         if self._migrated:
