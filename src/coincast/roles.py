@@ -282,6 +282,7 @@ async def run_process(settings: Settings, stop: asyncio.Event, metrics_port: int
                                 tick_ms=settings.stream.tick_ms)
     writer.start()
     status = RoleStatus("process")
+    status.add("instance", lambda: {"id": instance, "starts": _STARTS.get("process")})
     status.add("bus", lambda: {"lag": getattr(sub, "lag", None), "committed_ms": getattr(sub, "committed_ms", None),
                                "rebalances": getattr(sub, "rebalances", None),
                                "position": {f"{t}[{p}]": o for (t, p), o in getattr(sub, "position", dict)().items()}})
@@ -308,6 +309,7 @@ def _durable_subscription(bus: Bus, instance: str) -> AsyncIterator[list[object]
 
 
 _SLOTS: list[object] = []  # open lock files: a slot is held for the life of the process
+_STARTS: dict[str, int] = {}  # role -> starts of the slot this process holds
 
 
 def _instance_slot(data_dir: Path, role: str) -> str:
@@ -329,6 +331,10 @@ def _instance_slot(data_dir: Path, role: str) -> str:
                 fh.close()
                 continue
             _SLOTS.append(fh)
+            starts = folder / f"{role}-{n}.starts"  # how often this slot was (re)started: /health
+            count = int(starts.read_text() or 0) + 1 if starts.exists() else 1
+            starts.write_text(str(count))
+            _STARTS[role] = count
             return f"{socket.gethostname()}-{role}-{n}"
     except OSError as exc:
         log.warning("no instance slot under %s (%s): joining the group as a dynamic member", folder, exc)

@@ -7,16 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from tests.factories import T0
+from tests.factories import T0, make_candles
 
-from coincast.domain import Candle, DeadLetter, Interval
+from coincast.domain import DeadLetter, Interval
 from coincast.store.base import CandleStore
 from coincast.wiring import open_store
-
-
-def make_candles(symbol: str, interval: Interval, n: int, start: int = T0) -> list[Candle]:
-    return [Candle(symbol, interval, start + i * interval.ms, 10.0 + i, 11.0 + i, 9.0 + i, 10.5 + i, 1.0 + i,
-                   10.0 * (i + 1), i + 1, 0.5, 5.0) for i in range(n)]
 
 
 @pytest.fixture(params=["duckdb", "postgresql"])

@@ -38,11 +38,12 @@ def test_roles_around_kafka_and_postgres(
                   "COINCAST_DATA_DIR": str(tmp_path)}
     if fanout == "redis":  # live candles reach serve through Redis pub/sub instead of the candles topic
         prefix_env["COINCAST_CACHE__URL"] = request.getfixturevalue("redis_url")
-    port = free_port()
+    port, process_port, ingest_port = free_port(), free_port(), free_port()
     procs = {
-        "process": start(["process"], tmp_path / "process.log", prefix_env),
+        "process": start(["process", "--metrics-port", str(process_port)], tmp_path / "process.log", prefix_env),
         "serve": start(["serve", "--port", str(port)], tmp_path / "serve.log", prefix_env),
-        "ingest": start(["ingest", "--source", "sim"], tmp_path / "ingest.log", prefix_env),
+        "ingest": start(["ingest", "--source", "sim", "--metrics-port", str(ingest_port)], tmp_path / "ingest.log",
+                        prefix_env),
     }
     url = f"http://127.0.0.1:{port}"
 
@@ -77,6 +78,17 @@ def test_roles_around_kafka_and_postgres(
         assert msg["symbol"] == "SOLUSDT" and msg["interval"] == "1s"
         source = httpx.get(f"{url}/health", timeout=5).json()["source"]
         assert source["name"] == "bus" and source["live_candles_from"].startswith(fanout)
+        # the roles without an API answer /health and /metrics on their metrics port
+        health = httpx.get(f"http://127.0.0.1:{process_port}/health", timeout=5).json()
+        assert health["role"] == "process" and health["status"] == "ok"
+        assert health["instance"]["starts"] == 1 and health["instance"]["id"].endswith("-process-0")
+        assert health["bus"]["committed_ms"] > 0 and health["bus"]["lag"] >= 0 and health["bus"]["position"]
+        assert health["fold"]["trades"] > 0 and health["fold"]["candles_written"] > 0
+        metrics = httpx.get(f"http://127.0.0.1:{process_port}/metrics", timeout=5).text
+        assert "coincast_kafka_committed_time_seconds" in metrics and "coincast_kafka_consumer_lag" in metrics
+        ingest = httpx.get(f"http://127.0.0.1:{ingest_port}/health", timeout=5).json()
+        assert ingest["role"] == "ingest" and ingest["bus"]["producer_resets"] == 0
+        assert ingest["source"]["messages"] >= 0 and "reconnects" in ingest["source"]
     finally:
         for p in procs.values():
             if p.poll() is None:
