@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
@@ -291,12 +292,21 @@ async def run_process(settings: Settings, stop: asyncio.Event, metrics_port: int
                                 "duplicate_trades": aggregator.stats.duplicate_trades,
                                 "candles_written": writer.written, "store_write_failures": writer.failures})
     log.info("process started", extra={"bus": redact(settings.bus.url), "store": redact(settings.store_url)})
-    await _run_until(stop, processor.run(), publisher.run(), serve_role_http(status, metrics_port, settings.api.host))
-    await publisher.flush()
-    await writer.stop()
-    await fanout.close()
-    await bus.close()
-    await store.close()
+    try:
+        await _run_until(stop, processor.run(), publisher.run(),
+                         serve_role_http(status, metrics_port, settings.api.host))
+    except BaseException as exc:
+        log.error("process stopping on an error: %s: %s", type(exc).__name__, exc,
+                  extra={"traceback": traceback.format_exc()[-3000:]})  # the CLI prints one line
+        raise
+    finally:  # always: flush what is folded, and close the clients (their tasks must not linger)
+        with contextlib.suppress(Exception):
+            await publisher.flush()
+        with contextlib.suppress(Exception):
+            await writer.stop()
+        await fanout.close()
+        await bus.close()
+        await store.close()
     log.info("process stopped", extra={"candles_written": writer.written})
 
 
