@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
+# the full recorded market data (benchmarks); tests fall back to the slice in tests/data
+SHARED_DATA ?= $(or $(COINCAST_SHARED_DATA),$(abspath ../shared/data))
 EXTRAS := batch,ml,ingest,postgres,kafka,redis,assistant
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
@@ -37,8 +39,11 @@ system-deps:
 test: install system-deps
 	$(BIN)/pytest -q $(ARGS)
 
-bench: install
-	$(BIN)/python benchmarks/bench_candles.py
+bench:
+	@test -f "$(SHARED_DATA)/trades_btcusdt.parquet" -a -f "$(SHARED_DATA)/klines_1h.parquet" || { \
+	  echo "make bench: the recorded market data is missing: put klines_1h.parquet and trades_btcusdt.parquet (see tests/data/README.md) in $(SHARED_DATA), or set COINCAST_SHARED_DATA=/path/to/data"; exit 1; }
+	@$(MAKE) --no-print-directory install
+	COINCAST_SHARED_DATA="$(SHARED_DATA)" $(BIN)/python benchmarks/bench_candles.py
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
