@@ -97,7 +97,14 @@ class ApiSettings(_Section):
     def _origins(cls, v: Any) -> Any:
         return tuple(o.strip() for o in v.split(",") if o.strip()) if isinstance(v, str) else v
     api_key: SecretStr | None = None
-    rate_limit_per_minute: int = Field(600, ge=1)
+    rate_limit_per_minute: int = Field(1200, ge=1, description="REST requests per client and minute")
+    rate_limit_strict_per_minute: int = Field(
+        60, ge=1, description="mutating (POST, ...) and assistant requests per client and minute"
+    )
+    max_body_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024, description="largest request body")
+    ws_max_frame_bytes: int = Field(16 * 1024, ge=256, le=1024 * 1024, description="largest WebSocket message")
+    ws_max_clients: int = Field(500, ge=1, description="WebSocket connections at once")
+    ws_max_subscriptions: int = Field(100, ge=1, description="candle subscriptions per WebSocket client")
 
 
 class StreamSettings(_Section):

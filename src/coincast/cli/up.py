@@ -72,6 +72,7 @@ async def serve(settings: Settings, runtime: Served) -> None:
     config = uvicorn.Config(
         create_app(services), host=settings.api.host, port=settings.api.port, log_config=None,
         ws="websockets-sansio", lifespan="off", timeout_graceful_shutdown=3,
+        ws_max_size=settings.api.ws_max_frame_bytes,
     )
     server = _server_class()(config)
     watchdog = asyncio.create_task(_watch(runtime, server))

@@ -1,0 +1,116 @@
+"""One error body everywhere: ``{"error": code, "detail": message}``, for every status the API answers.
+
+``install_error_handlers(app)`` maps :class:`~coincast.domain.InvalidRequest` subclasses, request
+validation, Starlette's own HTTP errors (400, 404, 405, 413, ...) and anything unexpected (500) to
+that body. A 500 says nothing about the exception to the caller: the server log has the traceback.
+``ERROR_RESPONSES`` documents the body in the OpenAPI spec for every operation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
+
+from coincast.domain import InvalidRequest
+
+#: short codes for the statuses Starlette and the middleware raise themselves
+STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+MAX_DETAIL = 500  # characters of a validation message echoed back (inputs can be megabytes)
+
+
+class ErrorBody(BaseModel):
+    """What every error response carries."""
+
+    error: str
+    detail: str
+
+
+def _doc(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+#: statuses any operation can answer (app-wide); routes add their own (401, 403, 409, ...)
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _doc("malformed request"),
+    404: _doc("unknown symbol, resource or route"),
+    413: _doc("request body too large"),
+    422: _doc("invalid parameter or body"),
+    429: _doc("rate limit exceeded; see Retry-After"),
+    500: _doc("internal error (details only in the server log)"),
+}
+
+
+def error_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route's own statuses (401, 403, 409, ...), in the error body."""
+    return {status: _doc(STATUS_CODES[status].replace("_", " ")) for status in statuses}
+
+
+def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that give every error the ``{"error", "detail"}`` body."""
+
+    @app.exception_handler(InvalidRequest)
+    async def _invalid(_: Request, exc: InvalidRequest) -> JSONResponse:
+        return error_response(exc.status_code, exc.code, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid_request", validation_detail(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = STATUS_CODES.get(exc.status_code, "error")
+        detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Starlette names only the first route's methods; a path may have several
+            allowed = allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"method {request.method} not allowed on {request.url.path[:200]}; allowed: {', '.join(allowed)}"
+        return error_response(exc.status_code, code, detail[:MAX_DETAIL], headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, __: Exception) -> JSONResponse:
+        # Starlette re-raises after sending this, so the server logs the traceback once.
+        return error_response(500, "internal_error", "internal server error; the server log has the details")
+
+
+def validation_detail(errors: Any) -> str:
+    """``loc: message`` pairs, without the offending input (which may be huge or secret)."""
+    parts = []
+    for e in errors:
+        loc = ".".join(str(p) for p in e.get("loc", ()))
+        parts.append(f"{loc}: {e.get('msg', 'invalid')}"[:200])
+    return "; ".join(parts)[:MAX_DETAIL] or "invalid request"
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE and isinstance(route, Route | APIRoute) and route.methods:
+            methods |= route.methods
+    return sorted(methods)
