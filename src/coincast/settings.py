@@ -9,6 +9,8 @@ Everything is validated before any socket opens; a bad value stops the program w
 from __future__ import annotations
 
 import os
+import tempfile
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -250,6 +252,8 @@ class Settings(BaseSettings):
     @field_validator("symbols", mode="before")
     @classmethod
     def _symbols(cls, v: Any) -> Any:
+        if not isinstance(v, str | list | tuple):
+            raise ValueError("symbols must be a list such as [\"BTCUSDT\", \"ETHUSDT\"] or \"BTCUSDT,ETHUSDT\"")
         items = [s for s in v.split(",") if s.strip()] if isinstance(v, str) else list(v)
         if not items:
             raise ValueError("at least one symbol is needed")
@@ -273,8 +277,18 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = os.environ.get("COINCAST_CONFIG", "coincast.toml")
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        toml_path = os.environ.get("COINCAST_CONFIG")
+        if toml_path is not None and not Path(toml_path).is_file():
+            why = "is a directory" if Path(toml_path).is_dir() else "does not exist"
+            raise ConfigError(f"config file {toml_path!r} (COINCAST_CONFIG) {why}")
+        path = toml_path or "coincast.toml"
+        try:
+            toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path!r} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"config file {path!r} cannot be read: {exc.strerror}") from None
+        return (init_settings, env_settings, toml)
 
 
 _FLAT_ENV = {
@@ -324,11 +338,50 @@ def _merge_sections(init: dict[str, Any]) -> Settings:
     return Settings(**merged)
 
 
+def prepare_data_dir(path: Path) -> None:
+    """Make sure ``path`` can be the data directory before anything starts: created if missing, writable.
+
+    Raises:
+        ConfigError: ``path`` is a file, cannot be created, or is not writable.
+    """
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.is_file():
+        what = "is not a directory" if probe == path else f"cannot be created: {str(probe)!r} is a file"
+        raise ConfigError(f"data directory {str(path)!r} {what}; choose another --data-dir")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"data directory {str(path)!r} is not usable: {exc.strerror or exc}; choose another --data-dir"
+        ) from None
+
+
+_SECRET_WORDS = ("key", "secret", "password", "token")
+
+
+def _shown(value: Any) -> Any:
+    """A value safe to print: URLs lose their password, long text is cut."""
+    if isinstance(value, str):
+        try:
+            password = urlsplit(value).password
+        except ValueError:
+            password = None
+        if password:
+            value = value.replace(f":{password}@", ":***@")
+        return value if len(value) <= 200 else value[:200] + "..."
+    return value
+
+
 def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "settings"
         value = err.get("input")
-        shown = "" if isinstance(value, dict) else f" = {value!r}"
+        secret = any(w in where.lower() for w in _SECRET_WORDS)
+        shown = "" if isinstance(value, dict) or secret else f" = {_shown(value)!r}"
         parts.append(f"{where}{shown}: {err['msg'].removeprefix('Value error, ')}")
     return "invalid settings: " + "; ".join(parts)

@@ -8,15 +8,15 @@ that body. A 500 says nothing about the exception to the caller: the server log 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import compile_path
 
 from coincast.domain import InvalidRequest
 
@@ -35,6 +35,7 @@ STATUS_CODES = {
     500: "internal_error",
     503: "unavailable",
 }
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_DETAIL = 500  # characters of a validation message echoed back (inputs can be megabytes)
 
 
@@ -85,8 +86,8 @@ def install_error_handlers(app: FastAPI) -> None:
         code = STATUS_CODES.get(exc.status_code, "error")
         detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         headers = dict(exc.headers or {})
-        if exc.status_code == 405:  # Starlette names only the first route's methods; a path may have several
-            allowed = allowed_methods(request)
+        if exc.status_code == 405 and (allowed := allowed_methods(request)):
+            # Starlette names only the first matching route's methods; a path may have several routes
             headers["Allow"] = ", ".join(allowed)
             detail = f"method {request.method} not allowed on {request.url.path[:200]}; allowed: {', '.join(allowed)}"
         return error_response(exc.status_code, code, detail[:MAX_DETAIL], headers)
@@ -107,10 +108,13 @@ def validation_detail(errors: Any) -> str:
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at the request's path."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match is not Match.NONE and isinstance(route, Route | APIRoute) and route.methods:
-            methods |= route.methods
-    return sorted(methods)
+    """Every method the OpenAPI spec documents at the request's path (empty for undocumented paths)."""
+    app = request.app
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(app.state, "method_table", None)
+    if table is None:
+        table = [
+            (compile_path(template)[0], [m.upper() for m in ops if m.upper() in HTTP_METHODS])
+            for template, ops in app.openapi().get("paths", {}).items()
+        ]
+        app.state.method_table = table
+    return sorted({m for regex, methods in table if regex.match(request.url.path) for m in methods})

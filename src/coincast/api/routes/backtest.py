@@ -105,19 +105,19 @@ def backtest_router(services: Services) -> APIRouter:
         """Metrics, equity curves (strategy and buy-and-hold) and trades per (symbol, model)."""
         cfg = req.config()
         if req.path:
+            symbols = [_symbol(s) for s in req.symbols] if req.symbols else None
             path = resolve_under(data_dir, req.path)
             models = [req.model] if req.model else None
-            symbols = [_symbol(s) for s in req.symbols] if req.symbols else None
             results = await asyncio.to_thread(_run_file, path, cfg, models, symbols)
             source: dict[str, object] = {"kind": "file", "path": req.path}
             position = None
         else:
             if not (req.symbol and req.model):
                 raise InvalidRequest("give either path (a predictions file) or symbol and model (live forecasts)")
+            symbol = _symbol(req.symbol)
             store = services.store
             if not isinstance(store, PredictionStore):
                 raise NoLivePredictions("this store keeps no live forecasts; backtest a predictions file instead")
-            symbol = _symbol(req.symbol)
             got = await store.predictions(symbol, req.horizon, limit=LIVE_LIMIT)
             mine = [p for p in got if req.model in (p.model, p.model_id)]
             if not mine:
