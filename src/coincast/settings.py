@@ -286,6 +286,8 @@ class Settings(BaseSettings):
             toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path!r} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {path!r} is not UTF-8 text (byte {exc.start})") from None
         except OSError as exc:
             raise ConfigError(f"config file {path!r} cannot be read: {exc.strerror}") from None
         return (init_settings, env_settings, toml)
