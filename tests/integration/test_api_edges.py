@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
-
 from tests.integration.conftest import UpProcess, coincast_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -176,7 +175,7 @@ def test_schemathesis_finds_no_server_error_or_schema_violation(server: UpProces
          "--exclude-checks", "positive_data_acceptance,negative_data_rejection",
          "--header", f"X-API-Key: {KEY}", "--continue-on-failure",
          "--report", "ndjson", "--report-ndjson-path", str(report)],
-        capture_output=True, text=True, timeout=400, env={**os.environ, "NO_COLOR": "1"},
+        capture_output=True, text=True, timeout=400, env={**os.environ, "NO_COLOR": "1"}, cwd=tmp_path,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from tests.integration.test_cli_errors import assert_one_error_line, coincast
 
 from coincast.domain import Interval
 from coincast.lake.parquet import open_lake
 from coincast.store.duckdb import DuckDBStore
-from tests.integration.test_cli_errors import assert_one_error_line, coincast
 
 pytestmark = pytest.mark.integration
 
