@@ -3,12 +3,14 @@
 ``RequestLimits`` is a plain ASGI middleware (no per-request task or body buffering): one counter
 hit per API request, through the ``limits`` library. Mutating requests (POST, PUT, PATCH, DELETE)
 and the assistant count against a stricter limit. Counters live in memory, or in Redis when
-``cache.url`` is ``redis://…`` so that every ``serve`` worker shares them. A refused request gets
-429 with ``Retry-After`` (seconds) in the one error body; a body over the size limit gets 413.
+``cache.url`` is ``redis://…`` so that every ``serve`` worker shares them (when Redis fails,
+requests are served unlimited and a warning is logged once a minute). A refused request gets 429
+with ``Retry-After`` (seconds) in the one error body; a body over the size limit gets 413.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -16,13 +18,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from limits import RateLimitItem, RateLimitItemPerMinute
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
+from limits.errors import ConfigurationError, StorageError
 from starlette.exceptions import HTTPException
 
 from coincast.api.errors import error_response
 from coincast.domain import ConfigError
 from coincast.settings import Settings
+
+log = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -54,11 +59,11 @@ class RateLimits:
         url = settings.cache.url
         storage: Storage
         if url.startswith(("redis://", "rediss://")):
-            try:
-                from limits.aio.storage import RedisStorage
-            except ImportError as exc:  # pragma: no cover - limits ships it; the client is the extra
+            try:  # short timeouts: a request waits at most this long on a Redis that does not answer
+                storage = RedisStorage(f"async+{url}", implementation="redispy", key_prefix="coincast-rl",
+                                       wrap_exceptions=True, socket_connect_timeout=1.0, socket_timeout=1.0)
+            except ConfigurationError as exc:  # the redis client library is missing
                 raise ConfigError("cache URL redis:// needs the redis extra: pip install 'coincast[redis]'") from exc
-            storage = RedisStorage(f"async+{url}", implementation="redispy", key_prefix="coincast-rl")
         else:
             storage = MemoryStorage()
         api = settings.api
@@ -76,6 +81,7 @@ class RequestLimits:
         self.app = app
         self.limits = limits
         self.max_body_bytes = max_body_bytes
+        self._warned_at = -math.inf
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(LIMITED_PREFIX):
@@ -84,8 +90,13 @@ class RequestLimits:
         item = self.limits.item_for(scope["method"], scope["path"])
         client = scope.get("client")
         key = (client[0] if client else "unknown", "strict" if item is self.limits.strict else "all")
-        if not await self.limits.limiter.hit(item, *key):
-            reset_s, _ = await self.limits.limiter.get_window_stats(item, *key)
+        allowed, reset_s = True, 0.0
+        try:
+            if not await self.limits.limiter.hit(item, *key):
+                allowed, reset_s = False, (await self.limits.limiter.get_window_stats(item, *key)).reset_time
+        except StorageError as exc:  # Redis down: serve (fail open) rather than refuse every request
+            self._storage_failed(exc)
+        if not allowed:
             retry = max(1, math.ceil(reset_s - time.time()))
             detail = f"too many requests from this client ({item.amount} per minute here); retry in {retry} s"
             await error_response(429, "rate_limited", detail, {"Retry-After": str(retry)})(scope, receive, send)
@@ -95,6 +106,12 @@ class RequestLimits:
             await self._too_large(scope, receive, send)
             return
         await self.app(scope, self._counting(receive), send)
+
+    def _storage_failed(self, exc: StorageError) -> None:
+        now = time.monotonic()
+        if now - self._warned_at > 60:  # once a minute, not once per request
+            self._warned_at = now
+            log.warning("rate limits not applied: the counter store failed", extra={"error": repr(exc.storage_error)})
 
     def _counting(self, receive: Receive) -> Receive:
         """``receive`` that stops a body (chunked or lying about its length) past the limit."""

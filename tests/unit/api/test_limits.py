@@ -93,3 +93,12 @@ async def test_workers_share_counts_through_redis(redis_url: str) -> None:
 
     keys = redis.Redis.from_url(redis_url).keys("coincast-rl*")
     assert keys, "the counters live in Redis"
+
+
+async def test_redis_down_serves_unlimited_and_warns(caplog: pytest.LogCaptureFixture) -> None:
+    app = worker(RateLimits.from_settings(settings("redis://127.0.0.1:1/0", per_minute=2)))  # nothing listens
+    async with client(app) as c:
+        codes = [(await c.get("/api/v1/x")).status_code for _ in range(4)]
+    assert codes == [200] * 4
+    warnings = [r for r in caplog.records if "rate limits not applied" in r.getMessage()]
+    assert len(warnings) == 1  # once, not once per request
