@@ -40,8 +40,9 @@ test: install system-deps
 	$(BIN)/pytest -q $(ARGS)
 
 bench:
-	@test -f "$(SHARED_DATA)/trades_btcusdt.parquet" -a -f "$(SHARED_DATA)/klines_1h.parquet" || { \
-	  echo "make bench: the recorded market data is missing: put klines_1h.parquet and trades_btcusdt.parquet (see tests/data/README.md) in $(SHARED_DATA), or set COINCAST_SHARED_DATA=/path/to/data"; exit 1; }
+	$(if $(and $(wildcard $(SHARED_DATA)/trades_btcusdt.parquet),$(wildcard $(SHARED_DATA)/klines_1h.parquet)),,$(error \
+	  benchmarks need the full recorded data: put klines_1h.parquet and trades_btcusdt.parquet in $(SHARED_DATA) \
+	  or set COINCAST_SHARED_DATA=/path/to/data (provenance: tests/data/README.md)))
 	@$(MAKE) --no-print-directory install
 	COINCAST_SHARED_DATA="$(SHARED_DATA)" $(BIN)/python benchmarks/bench_candles.py
 
