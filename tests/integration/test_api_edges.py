@@ -114,6 +114,15 @@ def test_backtest_files_hide_the_data_directory(server: UpProcess) -> None:
     assert str(server.log.parent.resolve()) not in r.text
 
 
+def test_a_damaged_predictions_file_names_no_absolute_path(server: UpProcess) -> None:
+    data_dir = server.log.parent
+    (data_dir / "backtests").mkdir(exist_ok=True)
+    (data_dir / "backtests" / "damaged.parquet").write_bytes(b"PAR1" + b"\x00" * 64 + b"PAR1")
+    r = httpx.post(server.url + "/api/v1/backtest", json={"path": "backtests/damaged.parquet"}, timeout=10)
+    body = assert_error_body(r, 422, data_dir)
+    assert "damaged.parquet" in body["detail"]
+
+
 def test_websocket_limits(server: UpProcess) -> None:
     url = f"ws://127.0.0.1:{server.port}/ws"
 

@@ -24,7 +24,7 @@ def restore_logging() -> Iterator[None]:
 
 def uvicorn_style_record() -> None:
     """uvicorn logs a plain message plus a coloured copy of it in ``color_message``."""
-    logging.getLogger("uvicorn.error").info(
+    logging.getLogger("coincast.test.uvicorn_like").info(
         "Started server process [%d]", 42, extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"}
     )
     logging.getLogger("coincast.test").warning("odd \x1b[31mred\x1b[0m text", extra={"what": "\x1b[1mbold\x1b[0m"})

@@ -20,7 +20,7 @@ from typing import Any
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
-from limits.errors import ConfigurationError, StorageError
+from limits.errors import StorageError
 from starlette.exceptions import HTTPException
 
 from coincast.api.errors import error_response
@@ -47,28 +47,38 @@ class RateLimits:
     limiter: FixedWindowRateLimiter
     general: RateLimitItem
     strict: RateLimitItem
+    pool: Any = None  # the redis.asyncio ConnectionPool under the counters, closed by close()
 
     @classmethod
-    def open(cls, storage: Storage, *, per_minute: int, strict_per_minute: int) -> RateLimits:
+    def open(cls, storage: Storage, *, per_minute: int, strict_per_minute: int, pool: Any = None) -> RateLimits:
         return cls(FixedWindowRateLimiter(storage), RateLimitItemPerMinute(per_minute),
-                   RateLimitItemPerMinute(strict_per_minute))
+                   RateLimitItemPerMinute(strict_per_minute), pool)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RateLimits:
         """Counters in Redis when ``cache.url`` is redis://…, else in this process's memory."""
         url = settings.cache.url
         storage: Storage
+        pool = None
         if url.startswith(("redis://", "rediss://")):
-            try:  # short timeouts: a request waits at most this long on a Redis that does not answer
-                storage = RedisStorage(f"async+{url}", implementation="redispy", key_prefix="coincast-rl",
-                                       wrap_exceptions=True, socket_connect_timeout=1.0, socket_timeout=1.0)
-            except ConfigurationError as exc:  # the redis client library is missing
+            try:
+                from redis.asyncio import ConnectionPool
+            except ImportError as exc:
                 raise ConfigError("cache URL redis:// needs the redis extra: pip install 'coincast[redis]'") from exc
+            # short timeouts: a request waits at most this long on a Redis that does not answer
+            pool = ConnectionPool.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
+            storage = RedisStorage(f"async+{url}", implementation="redispy", key_prefix="coincast-rl",
+                                   wrap_exceptions=True, connection_pool=pool)  # type: ignore[arg-type]  # documented option
         else:
             storage = MemoryStorage()
         api = settings.api
         return cls.open(storage, per_minute=api.rate_limit_per_minute,
-                        strict_per_minute=api.rate_limit_strict_per_minute)
+                        strict_per_minute=api.rate_limit_strict_per_minute, pool=pool)
+
+    async def close(self) -> None:
+        """Close the Redis connections (nothing to do in memory)."""
+        if self.pool is not None:
+            await self.pool.disconnect()
 
     def item_for(self, method: str, path: str) -> RateLimitItem:
         return self.strict if method in MUTATING or path.startswith(STRICT_PREFIXES) else self.general

@@ -101,6 +101,9 @@ async def serve(settings: Settings, runtime: Served, sock: socket.socket | None 
 
     sock = sock or listen(settings.api.host, settings.api.port)
     services = await runtime.start()
+    from coincast.api.limits import RateLimits
+
+    services.limits = limits = services.limits or RateLimits.from_settings(settings)
     config = uvicorn.Config(
         create_app(services), host=settings.api.host, port=settings.api.port, log_config=None,
         ws="websockets-sansio", lifespan="off", timeout_graceful_shutdown=3,
@@ -112,6 +115,7 @@ async def serve(settings: Settings, runtime: Served, sock: socket.socket | None 
         await server.serve(sockets=[sock])
     finally:
         watchdog.cancel()
+        await limits.close()
         await runtime.stop()
     if (exc := runtime.failed()) is not None:
         raise exc

@@ -84,21 +84,27 @@ async def test_body_size_limit_declared_and_streamed(app: FastAPI) -> None:
 
 async def test_workers_share_counts_through_redis(redis_url: str) -> None:
     """Two serve workers (two apps, two limiters) on one Redis: one budget per client."""
-    one = worker(RateLimits.from_settings(settings(redis_url)))
-    two = worker(RateLimits.from_settings(settings(redis_url)))
-    async with client(one) as a, client(two) as b:
-        codes = [(await (a if i % 2 else b).get("/api/v1/x")).status_code for i in range(8)]
+    limits = [RateLimits.from_settings(settings(redis_url)) for _ in range(2)]
+    try:
+        async with client(worker(limits[0])) as a, client(worker(limits[1])) as b:
+            codes = [(await (a if i % 2 else b).get("/api/v1/x")).status_code for i in range(8)]
+    finally:
+        for lim in limits:
+            await lim.close()
     assert codes == [200] * 5 + [429] * 3
     import redis
 
-    keys = redis.Redis.from_url(redis_url).keys("coincast-rl*")
-    assert keys, "the counters live in Redis"
+    with redis.Redis.from_url(redis_url) as r:
+        assert r.keys("coincast-rl*"), "the counters live in Redis"
 
 
 async def test_redis_down_serves_unlimited_and_warns(caplog: pytest.LogCaptureFixture) -> None:
-    app = worker(RateLimits.from_settings(settings("redis://127.0.0.1:1/0", per_minute=2)))  # nothing listens
-    async with client(app) as c:
-        codes = [(await c.get("/api/v1/x")).status_code for _ in range(4)]
+    limits = RateLimits.from_settings(settings("redis://127.0.0.1:1/0", per_minute=2))  # nothing listens
+    try:
+        async with client(worker(limits)) as c:
+            codes = [(await c.get("/api/v1/x")).status_code for _ in range(4)]
+    finally:
+        await limits.close()
     assert codes == [200] * 4
     warnings = [r for r in caplog.records if "rate limits not applied" in r.getMessage()]
     assert len(warnings) == 1  # once, not once per request

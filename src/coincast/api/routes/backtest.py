@@ -175,7 +175,8 @@ def _run_file(path: Path, cfg: BacktestConfig, models: list[str] | None, symbols
     try:
         frame = pq.read_table(path).to_pandas()
     except (OSError, ValueError) as exc:
-        raise InvalidPredictions(f"cannot read {path.name} as parquet: {exc}") from None
+        # the library's text can name the absolute path; the caller gave the file's name
+        raise InvalidPredictions(f"cannot read {path.name} as parquet ({type(exc).__name__})") from None
     return run_backtest(frame, cfg, models=models, symbols=symbols)
 
 
