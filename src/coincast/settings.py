@@ -249,6 +249,13 @@ class Settings(BaseSettings):
     models: ModelSettings = ModelSettings()
     assistant: AssistantSettings = AssistantSettings()
 
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, v: Path) -> Path:
+        if (why := _not_a_dir(v)) is not None:
+            raise ValueError(f"cannot be the data directory: {why}; choose another --data-dir")
+        return v
+
     @field_validator("symbols", mode="before")
     @classmethod
     def _symbols(cls, v: Any) -> Any:
@@ -340,18 +347,24 @@ def _merge_sections(init: dict[str, Any]) -> Settings:
     return Settings(**merged)
 
 
+def _not_a_dir(path: Path) -> str | None:
+    """Why ``path`` can never be a directory (it, or a folder it would be made in, is a file), else None."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        return f"{str(probe)!r} is a file, not a directory"
+    return None
+
+
 def prepare_data_dir(path: Path) -> None:
     """Make sure ``path`` can be the data directory before anything starts: created if missing, writable.
 
     Raises:
         ConfigError: ``path`` is a file, cannot be created, or is not writable.
     """
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if probe.is_file():
-        what = "is not a directory" if probe == path else f"cannot be created: {str(probe)!r} is a file"
-        raise ConfigError(f"data directory {str(path)!r} {what}; choose another --data-dir")
+    if (why := _not_a_dir(path)) is not None:
+        raise ConfigError(f"data directory {str(path)!r} cannot be used: {why}; choose another --data-dir")
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
@@ -367,6 +380,8 @@ _SECRET_WORDS = ("key", "secret", "password", "token")
 
 def _shown(value: Any) -> Any:
     """A value safe to print: URLs lose their password, long text is cut."""
+    if isinstance(value, Path):
+        value = str(value)
     if isinstance(value, str):
         try:
             password = urlsplit(value).password

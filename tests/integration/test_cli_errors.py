@@ -111,7 +111,8 @@ def test_data_dir_that_cannot_be_one(tmp_path: Path, where: str) -> None:
     f = tmp_path / "plain.txt"
     f.write_text("not a directory")
     target = f if where == "file" else f / "data"
-    for args in (["up", "--port", "0"], ["import", str(f)]):
+    for args in (["up", "--port", "0"], ["import", str(f)], ["models", "list"],
+                 ["backfill", "--symbols", "BTCUSDT", "--start", "2024-01-01", "--end", "2024-01-02"]):
         res = coincast(*args, "--data-dir", str(target), cwd=tmp_path)
         assert_one_error_line(res, "data directory", "choose another --data-dir")
         assert res.returncode == 2

@@ -85,6 +85,12 @@ def main() -> None:
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
+    except OSError as exc:  # a file or folder the user named cannot be used: say which, in one line
+        if _debug or "--debug" in sys.argv or exc.strerror is None:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.echo(f"error: {exc.strerror}{where}", err=True)
+        sys.exit(1)
     except SystemExit:
         raise
     except ClickException as exc:  # usage errors: unknown command or option, bad or missing value
