@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import coincast
 from coincast.api.docs import install_docs
-from coincast.api.errors import ERROR_RESPONSES, install_error_handlers
+from coincast.api.errors import install_error_handlers
 from coincast.api.limits import RateLimits, RequestLimits
 from coincast.api.ws import Hub
 from coincast.domain import Interval, InvalidInterval, InvalidTimeRange, require_symbol
@@ -69,7 +69,6 @@ def create_app(services: Services) -> FastAPI:
         version=coincast.__version__,
         description="Real-time crypto market data, candles and honest forecasts.",
         docs_url=None, redoc_url=None,  # served offline by install_docs
-        responses=ERROR_RESPONSES,
     )
     install_docs(app)
     app.state.services = services

@@ -3,7 +3,7 @@
 ``install_error_handlers(app)`` maps :class:`~coincast.domain.InvalidRequest` subclasses, request
 validation, Starlette's own HTTP errors (400, 404, 405, 413, ...) and anything unexpected (500) to
 that body. A 500 says nothing about the exception to the caller: the server log has the traceback.
-``ERROR_RESPONSES`` documents the body in the OpenAPI spec for every operation.
+The spec documents the body and each route's statuses (:mod:`coincast.api.docs`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
 
@@ -37,33 +36,6 @@ STATUS_CODES = {
 }
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_DETAIL = 500  # characters of a validation message echoed back (inputs can be megabytes)
-
-
-class ErrorBody(BaseModel):
-    """What every error response carries."""
-
-    error: str
-    detail: str
-
-
-def _doc(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
-
-
-#: statuses any operation can answer (app-wide); routes add their own (401, 403, 409, ...)
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _doc("malformed request"),
-    404: _doc("unknown symbol, resource or route"),
-    413: _doc("request body too large"),
-    422: _doc("invalid parameter or body"),
-    429: _doc("rate limit exceeded; see Retry-After"),
-    500: _doc("internal error (details only in the server log)"),
-}
-
-
-def error_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for a route's own statuses (401, 403, 409, ...), in the error body."""
-    return {status: _doc(STATUS_CODES[status].replace("_", " ")) for status in statuses}
 
 
 def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:

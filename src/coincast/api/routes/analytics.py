@@ -26,7 +26,6 @@ from coincast.analytics.service import (
     parse_interval,
     parse_period,
 )
-from coincast.api.errors import error_docs
 from coincast.domain import Clock, InvalidRequest, UnknownSymbol, normalize_symbol
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ def analytics_router(services: Services, *, ttl_s: float = 300.0, clock: Clock |
     """
     s = services.settings
     service = AnalyticsService(services.store, s.lake_url, s.data_dir, ttl_s=ttl_s, clock=clock)
-    router = APIRouter(tags=["analytics"], responses=error_docs(409))
+    router = APIRouter(tags=["analytics"])
 
     async def query_of(period: str, interval: str, symbols: str | None) -> AnalyticsQuery:
         known = set(s.symbols)

@@ -20,7 +20,6 @@ import pyarrow.parquet as pq
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from coincast.api.errors import error_docs
 from coincast.backtest.engine import (
     REQUIRED,
     BacktestConfig,
@@ -88,7 +87,7 @@ class BacktestRequest(BaseModel):
 def backtest_router(services: Services) -> APIRouter:
     """The backtest routes over the services' data directory and prediction store."""
     data_dir = Path(services.settings.data_dir)
-    router = APIRouter(tags=["backtest"], responses=error_docs(409))
+    router = APIRouter(tags=["backtest"])
 
     @router.get("/api/v1/backtest/files")
     async def files() -> dict[str, object]:

@@ -18,7 +18,6 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from coincast.api.docs import API_KEY_HEADER
-from coincast.api.errors import error_docs
 from coincast.domain import Interval, InvalidRequest, require_symbol
 from coincast.jobs.service import ModelService
 from coincast.jobs.train import TrainRequest
@@ -140,7 +139,7 @@ def models_router(service: ModelService) -> APIRouter:
     ) -> dict[str, Any]:
         return await predictions(symbol, horizon=horizon, limit=limit, window=500)
 
-    @router.post("/api/v1/predict", tags=["forecasts"], responses=error_docs(409))
+    @router.post("/api/v1/predict", tags=["forecasts"])
     async def predict(body: PredictBody) -> dict[str, Any]:
         sym = require_symbol(body.symbol, s.symbols)
         hz = Interval.parse(body.horizon)
@@ -187,8 +186,7 @@ def models_router(service: ModelService) -> APIRouter:
             "forecasts": forecast_path(pred, body.steps, hz.ms),
         }
 
-    @router.post("/api/v1/train", tags=["training"], status_code=202, dependencies=[Depends(require_key)],
-                 responses=error_docs(401, 403))
+    @router.post("/api/v1/train", tags=["training"], status_code=202, dependencies=[Depends(require_key)])
     async def train(body: TrainBody) -> dict[str, Any]:
         sym = require_symbol(body.symbol, s.symbols)
         hz = Interval.parse(body.horizon)
@@ -237,8 +235,7 @@ def models_router(service: ModelService) -> APIRouter:
     async def model(model_id: str) -> dict[str, Any]:
         return version_dict(service.registry.get(model_id), service.registry.live())
 
-    @router.post("/api/v1/models/{model_id}/promote", tags=["models"], dependencies=[Depends(require_key)],
-                  responses=error_docs(401, 403))
+    @router.post("/api/v1/models/{model_id}/promote", tags=["models"], dependencies=[Depends(require_key)])
     async def promote(model_id: str) -> dict[str, Any]:
         v = await asyncio.to_thread(service.registry.promote, model_id)
         return {**version_dict(v, service.registry.live()), "promoted": True}
