@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
+# the full recorded market data (benchmarks); tests fall back to the slice in tests/data
+SHARED_DATA ?= $(or $(COINCAST_SHARED_DATA),$(abspath ../shared/data))
 EXTRAS := batch,ml,ingest,postgres,kafka,redis,assistant
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
@@ -37,8 +39,12 @@ system-deps:
 test: install system-deps
 	$(BIN)/pytest -q $(ARGS)
 
-bench: install
-	$(BIN)/python benchmarks/bench_candles.py
+bench:
+	$(if $(and $(wildcard $(SHARED_DATA)/trades_btcusdt.parquet),$(wildcard $(SHARED_DATA)/klines_1h.parquet)),,$(error \
+	  benchmarks need the full recorded data: put klines_1h.parquet and trades_btcusdt.parquet in $(SHARED_DATA) \
+	  or set COINCAST_SHARED_DATA=/path/to/data (provenance: tests/data/README.md)))
+	@$(MAKE) --no-print-directory install
+	COINCAST_SHARED_DATA="$(SHARED_DATA)" $(BIN)/python benchmarks/bench_candles.py
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _plain_text(_: object, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """No terminal escape codes in a line: uvicorn adds a coloured copy of its message; drop it."""
+    event.pop("color_message", None)
+    for key, value in event.items():
+        if isinstance(value, str) and "\x1b" in value:
+            event[key] = _ANSI.sub("", value)
+    return event
 
 
 def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
@@ -24,6 +38,7 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.ExtraAdder(),
+        _plain_text,
     ]
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)

@@ -412,7 +412,8 @@ class ServeRole:
         base = min(s.stream.intervals, key=lambda i: i.ms)
         self.live = LiveState(base)
         self.board = IndicatorBoard()
-        self.hub = Hub(s.symbols, s.stream.intervals, lambda: [t.as_dict() for t in self.live.tickers(s.symbols)])
+        self.hub = Hub(s.symbols, s.stream.intervals, lambda: [t.as_dict() for t in self.live.tickers(s.symbols)],
+                       api=s.api)
         self.fanout = open_fanout(s, self.bus)
         via = redact(s.cache.url) if s.cache.url.startswith("redis") else redact(s.bus.url)
         self.health = SourceHealth(name="bus", connected=True, detail={"live_candles_from": via})

@@ -9,6 +9,8 @@ Everything is validated before any socket opens; a bad value stops the program w
 from __future__ import annotations
 
 import os
+import tempfile
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -97,7 +99,14 @@ class ApiSettings(_Section):
     def _origins(cls, v: Any) -> Any:
         return tuple(o.strip() for o in v.split(",") if o.strip()) if isinstance(v, str) else v
     api_key: SecretStr | None = None
-    rate_limit_per_minute: int = Field(600, ge=1)
+    rate_limit_per_minute: int = Field(1200, ge=1, description="REST requests per client and minute")
+    rate_limit_strict_per_minute: int = Field(
+        60, ge=1, description="mutating (POST, ...) and assistant requests per client and minute"
+    )
+    max_body_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024, description="largest request body")
+    ws_max_frame_bytes: int = Field(16 * 1024, ge=256, le=1024 * 1024, description="largest WebSocket message")
+    ws_max_clients: int = Field(500, ge=1, description="WebSocket connections at once")
+    ws_max_subscriptions: int = Field(100, ge=1, description="candle subscriptions per WebSocket client")
 
 
 class StreamSettings(_Section):
@@ -240,9 +249,18 @@ class Settings(BaseSettings):
     models: ModelSettings = ModelSettings()
     assistant: AssistantSettings = AssistantSettings()
 
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, v: Path) -> Path:
+        if (why := _not_a_dir(v)) is not None:
+            raise ValueError(f"cannot be the data directory: {why}; choose another --data-dir")
+        return v
+
     @field_validator("symbols", mode="before")
     @classmethod
     def _symbols(cls, v: Any) -> Any:
+        if not isinstance(v, str | list | tuple):
+            raise ValueError("symbols must be a list such as [\"BTCUSDT\", \"ETHUSDT\"] or \"BTCUSDT,ETHUSDT\"")
         items = [s for s in v.split(",") if s.strip()] if isinstance(v, str) else list(v)
         if not items:
             raise ValueError("at least one symbol is needed")
@@ -266,8 +284,20 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_path = os.environ.get("COINCAST_CONFIG", "coincast.toml")
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        toml_path = os.environ.get("COINCAST_CONFIG")
+        if toml_path is not None and not Path(toml_path).is_file():
+            why = "is a directory" if Path(toml_path).is_dir() else "does not exist"
+            raise ConfigError(f"config file {toml_path!r} (COINCAST_CONFIG) {why}")
+        path = toml_path or "coincast.toml"
+        try:
+            toml = TomlConfigSettingsSource(settings_cls, toml_file=path)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path!r} is not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {path!r} is not UTF-8 text (byte {exc.start})") from None
+        except OSError as exc:
+            raise ConfigError(f"config file {path!r} cannot be read: {exc.strerror}") from None
+        return (init_settings, env_settings, toml)
 
 
 _FLAT_ENV = {
@@ -317,11 +347,58 @@ def _merge_sections(init: dict[str, Any]) -> Settings:
     return Settings(**merged)
 
 
+def _not_a_dir(path: Path) -> str | None:
+    """Why ``path`` can never be a directory (it, or a folder it would be made in, is a file), else None."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        return f"{str(probe)!r} is a file, not a directory"
+    return None
+
+
+def prepare_data_dir(path: Path) -> None:
+    """Make sure ``path`` can be the data directory before anything starts: created if missing, writable.
+
+    Raises:
+        ConfigError: ``path`` is a file, cannot be created, or is not writable.
+    """
+    if (why := _not_a_dir(path)) is not None:
+        raise ConfigError(f"data directory {str(path)!r} cannot be used: {why}; choose another --data-dir")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"data directory {str(path)!r} is not usable: {exc.strerror or exc}; choose another --data-dir"
+        ) from None
+
+
+_SECRET_WORDS = ("key", "secret", "password", "token")
+
+
+def _shown(value: Any) -> Any:
+    """A value safe to print: URLs lose their password, long text is cut."""
+    if isinstance(value, Path):
+        value = str(value)
+    if isinstance(value, str):
+        try:
+            password = urlsplit(value).password
+        except ValueError:
+            password = None
+        if password:
+            value = value.replace(f":{password}@", ":***@")
+        return value if len(value) <= 200 else value[:200] + "..."
+    return value
+
+
 def _describe(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "settings"
         value = err.get("input")
-        shown = "" if isinstance(value, dict) else f" = {value!r}"
+        secret = any(w in where.lower() for w in _SECRET_WORDS)
+        shown = "" if isinstance(value, dict) or secret else f" = {_shown(value)!r}"
         parts.append(f"{where}{shown}: {err['msg'].removeprefix('Value error, ')}")
     return "invalid settings: " + "; ".join(parts)

@@ -259,7 +259,7 @@ class Runtime:
         self.board = IndicatorBoard()
         await self._warm_live(base)
         self.hub = Hub(s.symbols, self.aggregator.intervals,
-                       lambda: [t.as_dict() for t in self.live.tickers(s.symbols)])
+                       lambda: [t.as_dict() for t in self.live.tickers(s.symbols)], api=s.api)
         self.models = ModelService.build(s, self.store, self.hub.broadcast, self.clock)
         await self.models.start()  # live models loaded, bars warmed, before the first candle
         self.writer = StoreWriter(self.store, s.store.flush_ms, self.dead_letters, self.aggregator.fold_state)

@@ -164,5 +164,5 @@ def test_live_models_reload_score_expire_and_train(tmp_path: Path) -> None:
         eth = _forecasts(up, "ETHUSDT")
         assert not eth["serving"] and eth["latest"] is None and "expired" in eth["reason"]
         r = httpx.post(f"{up.url}/api/v1/predict", json={"symbol": "ETHUSDT", "horizon": "1s"}, timeout=10)
-        assert r.status_code == 503 and "expired" in r.json()["detail"]
+        assert r.status_code == 409 and "expired" in r.json()["detail"]
         assert up.stop() == 0

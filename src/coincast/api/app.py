@@ -7,6 +7,7 @@ status and ``{"error": code, "detail": message}``.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,17 +16,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import plotly
-from fastapi import FastAPI, Query, Request, WebSocket
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI, Query, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import FileResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import coincast
 from coincast.api.docs import install_docs
+from coincast.api.errors import install_error_handlers
+from coincast.api.limits import RateLimits, RequestLimits
 from coincast.api.ws import Hub
-from coincast.domain import Interval, InvalidInterval, InvalidRequest, InvalidTimeRange, require_symbol
+from coincast.domain import Interval, InvalidInterval, InvalidTimeRange, require_symbol
 from coincast.settings import Settings
 from coincast.sources.base import SourceHealth
 from coincast.store.base import CandleStore
@@ -57,6 +59,7 @@ class Services:
     models: ModelService | None = None  # registry, live predictor, training jobs (coincast.jobs.service)
     board: IndicatorBoard | None = None  # live indicators per (symbol, interval)
     history: BackfillProgress | None = None  # the background Binance history download (coincast.jobs.history)
+    limits: RateLimits | None = None  # default: from settings (memory, or Redis when cache.url is redis://)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -72,18 +75,13 @@ def create_app(services: Services) -> FastAPI:
     from coincast.api.routes.analytics import analytics_router
     from coincast.api.routes.backtest import backtest_router
     from coincast.api.routes.models import models_router  # the routes import this module's parse_time
+    app.add_middleware(RequestLimits, limits=services.limits or RateLimits.from_settings(s),
+                       max_body_bytes=s.api.max_body_bytes)
     if s.api.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=list(s.api.cors_origins), allow_methods=["*"],
                            allow_headers=["*"])
 
-    @app.exception_handler(InvalidRequest)
-    async def _invalid(_: Request, exc: InvalidRequest) -> JSONResponse:
-        return JSONResponse({"error": exc.code, "detail": str(exc)}, status_code=exc.status_code)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        return JSONResponse({"error": "invalid_request", "detail": detail}, status_code=422)
+    install_error_handlers(app)
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, object]:
@@ -219,24 +217,32 @@ class _RevalidatedStatic(StaticFiles):
         return response
 
 
+_EPOCH_MS = re.compile(r"-?[0-9]{1,19}")  # ASCII digits only: int() also reads '²' and Arabic digits
+MAX_TIME_TEXT = 64
+
+
 def parse_time(text: str, name: str) -> int:
     """Epoch ms from an integer string (ms) or an ISO-8601 time (naive means UTC).
 
     Raises:
-        InvalidTimeRange: naming the parameter and value.
+        InvalidTimeRange: naming the parameter and value (epoch ms must be in [0, 2**62)).
     """
     t = text.strip()
-    if t.lstrip("-").isdigit():
+    shown = text if len(text) <= MAX_TIME_TEXT else f"{text[:MAX_TIME_TEXT]}... ({len(text)} characters)"
+    if _EPOCH_MS.fullmatch(t):
         value = int(t)
-        if not 0 <= value < 2**62:
-            raise InvalidTimeRange(f"{name}={text!r} is out of range")
-        return value
-    try:
-        dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidTimeRange(
-            f"{name}={text!r} is not a time; use ISO-8601 (2024-01-31T12:00:00Z) or epoch milliseconds"
-        ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
+    else:
+        try:
+            if len(t) > MAX_TIME_TEXT:
+                raise ValueError(t)
+            dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=UTC)
+            value = int(dt.timestamp() * 1000)
+        except (ValueError, OverflowError):
+            raise InvalidTimeRange(
+                f"{name}={shown!r} is not a time; use ISO-8601 (2024-01-31T12:00:00Z) or epoch milliseconds"
+            ) from None
+    if not 0 <= value < 2**62:
+        raise InvalidTimeRange(f"{name}={shown!r} is out of range (1970-01-01 or later)")
+    return value

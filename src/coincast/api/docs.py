@@ -63,20 +63,24 @@ STATUSES: dict[int, tuple[str, dict[str, str]]] = {
           {"error": "forbidden", "detail": "invalid API key in X-API-Key"}),
     404: ("an unknown symbol, model, job or file",
           {"error": "unknown_symbol", "detail": "unknown symbol 'PEPEUSDT'; configured: BTCUSDT, ETHUSDT"}),
-    409: ("the data needed is not there yet", {"error": "no_live_predictions",
-                                               "detail": "no scored live forecasts of BTCUSDT 1h yet"}),
+    400: ("a body that cannot be read", {"error": "bad_request", "detail": "There was an error parsing the body"}),
+    409: ("the data needed is not there yet, or no model can answer (none is live, it expired, or it failed to "
+          "load)", {"error": "model_unavailable",
+                    "detail": "no model is live for BTCUSDT 1h; train one and promote it"}),
     422: ("a bad parameter or body: interval, time, range, JSON field",
           {"error": "invalid_interval", "detail": "unknown interval '7m'; expected one of 1s, 1m, 3m, 5m, 15m, 30m, "
                                                   "1h, 4h, 1d"}),
-    429: ("too many requests from this client (api.rate_limit_per_minute)",
-          {"error": "rate_limited", "detail": "more than 600 requests in a minute; retry after 12 s"}),
-    503: ("no model can answer: none is live, it expired, or it failed to load",
-          {"error": "model_unavailable", "detail": "no model is live for BTCUSDT 1h; train one and promote it"}),
+    413: ("a body larger than api.max_body_bytes",
+          {"error": "payload_too_large", "detail": "request body larger than 262144 bytes"}),
+    429: ("too many requests from this client (api.rate_limit_per_minute, stricter for POST and the assistant); "
+          "see Retry-After", {"error": "rate_limited",
+                              "detail": "too many requests from this client (1200 per minute here); retry in 12 s"}),
 }
 
 _Q = frozenset({422, 429})  # any route with parameters or a body
 _SYM = _Q | {404}  # ... that also names a symbol, model, job or file
 _KEY = {401, 403}
+_BODY = frozenset({400, 413})  # a route that reads a body
 
 #: (method, path) -> the error statuses the route can answer.
 ERRORS: dict[tuple[str, str], frozenset[int]] = {
@@ -90,8 +94,8 @@ ERRORS: dict[tuple[str, str], frozenset[int]] = {
     ("GET", "/api/crypto/history/{symbol}"): _SYM,
     ("GET", "/api/v1/predictions/{symbol}"): _SYM,  # no live model: 200 with serving false and the reason
     ("GET", "/api/crypto/predictions/{symbol}"): _SYM,
-    ("POST", "/api/v1/predict"): _SYM | {503},
-    ("POST", "/api/v1/train"): _SYM | _KEY,
+    ("POST", "/api/v1/predict"): _SYM | _BODY | {409},
+    ("POST", "/api/v1/train"): _SYM | _KEY | _BODY,
     ("GET", "/api/v1/train"): frozenset({429}),
     ("GET", "/api/v1/train/{job_id}"): _SYM,
     ("GET", "/api/v1/model-families"): frozenset({429}),
@@ -101,9 +105,9 @@ ERRORS: dict[tuple[str, str], frozenset[int]] = {
     ("GET", "/api/v1/analytics"): _SYM | {409},
     ("GET", "/api/v1/analytics.csv"): _SYM | {409},
     ("GET", "/api/v1/backtest/files"): frozenset({429}),
-    ("POST", "/api/v1/backtest"): _SYM | {409},
-    ("POST", "/api/v1/assistant/ask"): _Q,
-    ("POST", "/api/chatbot/ask"): _Q,
+    ("POST", "/api/v1/backtest"): _SYM | _BODY | {409},
+    ("POST", "/api/v1/assistant/ask"): _Q | _BODY,
+    ("POST", "/api/chatbot/ask"): _Q | _BODY,
 }
 
 #: The WebSocket protocol, shared with the README.
@@ -113,10 +117,11 @@ ERRORS_DOC = """
 ### Errors
 
 Every error answer is `{"error": code, "detail": message}` with the status below; each route lists the
-ones it can answer. 401 no `X-API-Key` header · 403 wrong key, or none configured on the server ·
-404 unknown symbol, model, job or file · 409 the data needed is not there yet · 422 bad parameter or
-body · 429 too many requests · 503 no model can answer. Training and promotion need the API key: use
-**Authorize** above.
+ones it can answer. 400 a body that cannot be read · 401 no `X-API-Key` header · 403 wrong key, or none
+configured on the server · 404 unknown symbol, model, job, file or route · 405 wrong method (see `Allow`)
+· 409 the data needed is not there yet, or no model can answer · 413 body too large · 422 bad parameter
+or body · 429 too many requests (see `Retry-After`) · 500 a bug (no details; the server log has them).
+Training and promotion need the API key: use **Authorize** above.
 """
 
 

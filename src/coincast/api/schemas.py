@@ -185,8 +185,7 @@ class AnalyticsOut(_Open):
 
 
 class BacktestFilesOut(_Doc):
-    data_dir: str
-    files: list[dict[str, Any]] = Field(description="predictions files: path, rows")
+    files: list[dict[str, Any]] = Field(description="predictions files: path (relative to the data directory), rows")
     live: bool = Field(description="live forecasts can be paper-traded")
     symbols: list[str]
 

@@ -4,6 +4,10 @@ The hub is a candle sink. It never sends per trade: in-progress candles are coal
 (symbol, interval) and sent at most every ``flush_ms``; closed candles are always sent, in order.
 Each message is encoded once and queued to every subscribed client; a client too slow to keep
 up loses messages (counted) rather than slowing the pipeline.
+
+Limits (``ApiSettings``): clients at once (more are closed with 1013 and an error message), candle
+subscriptions per client, and the size of a client message (the server also refuses larger frames
+with close code 1009). A binary frame is answered with an error message; the connection stays.
 """
 
 from __future__ import annotations
@@ -11,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from fastapi import WebSocket, WebSocketDisconnect
 from prometheus_client import Counter, Gauge
 
 from coincast.domain import Candle, Interval, InvalidRequest, require_symbol
+from coincast.settings import ApiSettings
 from coincast.stream.candles import CandleUpdate
 
 log = logging.getLogger(__name__)
@@ -53,6 +59,7 @@ class Hub:
         intervals: the configured intervals.
         tickers: returns the current tickers as JSON-ready dicts.
         flush_ms: how often pending updates go out.
+        api: the limits (``ws_max_clients``, ``ws_max_subscriptions``, ``ws_max_frame_bytes``).
     """
 
     def __init__(
@@ -61,7 +68,9 @@ class Hub:
         intervals: Sequence[Interval],
         tickers: Callable[[], list[dict[str, object]]],
         flush_ms: int = 250,
+        api: ApiSettings | None = None,
     ) -> None:
+        self._api = api or ApiSettings()
         self._symbols = tuple(symbols)
         self._intervals = tuple(intervals)
         self._tickers = tickers
@@ -140,14 +149,21 @@ class Hub:
     async def serve(self, ws: WebSocket) -> None:
         """Run one client connection until it disconnects."""
         await ws.accept()
+        if len(self._clients) >= self._api.ws_max_clients:
+            detail = f"too many WebSocket clients (at most {self._api.ws_max_clients}); try again later"
+            await ws.send_text(orjson.dumps({"type": "error", "error": "too_many_clients", "detail": detail}).decode())
+            await ws.close(code=1013, reason="too many clients")
+            return
         client = _Client(ws)
         self._clients.add(client)
         WS_CLIENTS.inc()
         sender = asyncio.create_task(self._send_loop(client))
         try:
             while True:
-                text = await ws.receive_text()
-                reply = self._handle(client, text)
+                message = await ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                reply = self._receive(client, message)
                 if reply is not None:
                     client.offer(orjson.dumps(reply))
         except WebSocketDisconnect:
@@ -158,6 +174,16 @@ class Hub:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
+
+    def _receive(self, client: _Client, message: MutableMapping[str, Any]) -> dict[str, object] | None:
+        text = message.get("text")
+        if text is None:
+            return {"type": "error", "error": "binary_frame",
+                    "detail": "binary frames are not accepted; send JSON text messages"}
+        if len(text) > self._api.ws_max_frame_bytes:
+            return {"type": "error", "error": "message_too_large",
+                    "detail": f"a message may have at most {self._api.ws_max_frame_bytes} bytes"}
+        return self._handle(client, text)
 
     async def _send_loop(self, client: _Client) -> None:
         while True:
@@ -185,6 +211,11 @@ class Hub:
                 known = ", ".join(i.value for i in self._intervals)
                 raise InvalidRequest(f"interval {interval.value!r} is not streamed; streamed: {known}")
             key = (symbol, interval)
+            cap = self._api.ws_max_subscriptions
+            if op == "subscribe" and key not in client.candles and len(client.candles) >= cap:
+                raise InvalidRequest(
+                    f"too many subscriptions (at most {cap} per client); unsubscribe first"
+                )
             (client.candles.add if op == "subscribe" else client.candles.discard)(key)
             return {"type": f"{op}d", "channel": "candles", "symbol": symbol, "interval": interval.value}
         except orjson.JSONDecodeError:

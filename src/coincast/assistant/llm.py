@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from coincast.assistant.news import failure
 from coincast.domain import TransientError
 
 SYSTEM_PROMPT = (
@@ -66,7 +67,7 @@ class ChatClient:
         except httpx.TimeoutException as exc:
             raise LlmError(f"the language model did not answer within {self.timeout_s:g} s") from exc
         except (httpx.HTTPError, ValueError) as exc:
-            raise LlmError(f"the language model failed: {type(exc).__name__}: {exc}") from exc
+            raise LlmError(f"the language model failed: {failure(exc)}") from exc
         try:
             text = data["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError) as exc:

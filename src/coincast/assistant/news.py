@@ -165,7 +165,8 @@ class NewsService:
             results = await asyncio.gather(*(self._get(client, u) for u in self.feeds), return_exceptions=True)
             for url, res in zip(self.feeds, results, strict=True):
                 if isinstance(res, BaseException):
-                    digest.errors.append(f"{url}: {type(res).__name__}: {res}".rstrip(": "))
+                    log.warning("news feed failed", extra={"feed": url, "error": repr(res)})
+                    digest.errors.append(f"{_host(url)}: {failure(res)}")
                     continue
                 parsed = feedparser.parse(res)
                 name = parsed.feed.get("title") or url
@@ -184,7 +185,8 @@ class NewsService:
                 try:
                     raw.extend(await self._newsapi(client))
                 except (httpx.HTTPError, ValueError) as exc:
-                    digest.errors.append(f"NewsAPI: {type(exc).__name__}: {exc}")
+                    log.warning("NewsAPI failed", extra={"error": repr(exc)})
+                    digest.errors.append(f"NewsAPI: {failure(exc)}")
             raw = list({r["url"] or r["title"]: r for r in raw}.values())[:MAX_ARTICLES]
             pages = await asyncio.gather(
                 *(self._get(client, r["url"]) if self.fetch_pages and r["url"] else _none() for r in raw),
@@ -244,3 +246,19 @@ def _strip(html: str) -> str:
     import re
 
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
+def failure(exc: BaseException) -> str:
+    """What went wrong, fit for anyone to read: an HTTP status or the kind of error, never the
+    exception's text (it can hold URLs with keys); the server log has the details."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.HTTPError):
+        return f"unreachable ({type(exc).__name__})"
+    return f"unusable answer ({type(exc).__name__})"
+
+
+def _host(url: str) -> str:
+    return httpx.URL(url).host or "feed"

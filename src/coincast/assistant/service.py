@@ -187,7 +187,7 @@ class Assistant:
                     answer = f"{answer} {NOT_ADVICE}"
                 llm = {"used": True, "model": self.chat.model}
             except LlmError as exc:
-                log.warning("assistant LLM failed, answering from the template: %s", exc)
+                log.warning("assistant LLM failed, answering from the template: %s (%r)", exc, exc.__cause__)
                 answer = f"{draft} (The language model did not answer, so this is the built-in answer.)"
                 llm = {"used": False, "fallback": True, "error": str(exc)}
         return Answer(answer, parsed.intent.value, symbols, horizon.value, facts, sources, llm)

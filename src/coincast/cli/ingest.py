@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from coincast.domain import Candle, Interval, InvalidRequest, SystemClock
+from coincast.domain import Interval, InvalidRequest, SystemClock
 
 if TYPE_CHECKING:
     from coincast.settings import Settings
     from coincast.sources.binance.backfill import BackfillReport
+    from coincast.sources.files import ImportResult
 
 
 def _ms(text: str | None, what: str) -> int | None:
@@ -121,20 +122,19 @@ def import_cmd(
 
     Example: coincast import BTCUSDT-1h-2023-01.zip BTC-USD.csv --symbol BTCUSDT
     """
-    from coincast.lake.parquet import frame_to_candles, open_lake
-    from coincast.settings import load_settings
+    from coincast.settings import load_settings, prepare_data_dir
     from coincast.sources.files import read_market_file
 
     settings = load_settings(data_dir=data_dir, lake__url=lake)
+    prepare_data_dir(settings.data_dir)
     iv = Interval.parse(interval) if interval else None
     files = _expand(paths)
     if not files:
         raise InvalidRequest("no .csv, .zip or .parquet files found in the given paths")
-    results = [r for f in files for r in read_market_file(f, symbol=symbol, interval=iv)]
-    lake_ = open_lake(settings.lake_url)
+    results = [r for f in files for r in read_market_file(f, symbol=symbol, interval=iv)]  # nothing written yet
+    asyncio.run(_write(settings, results, store))
     n_bad = 0
     for r in results:
-        lake_.write(r.frame, r.interval)
         n_bad += len(r.bad)
         typer.echo(
             f"{r.file}: {r.kind} {r.symbol} {r.interval.value}: {r.rows} rows, "
@@ -144,23 +144,37 @@ def import_cmd(
             typer.echo(f"  {b}", err=True)
         if len(r.bad) > show:
             typer.echo(f"  ... and {len(r.bad) - show} more", err=True)
-    if store:
-        candles = [c for r in results for c in frame_to_candles(r.frame, r.interval)]
-        asyncio.run(_upsert(settings.store_url, candles))
     typer.echo(f"lake: {settings.lake_url}" + (f"; store: {settings.store_url}" if store else ""))
     if n_bad:
+        typer.echo(f"error: {n_bad} bad rows were not imported (listed above with file:line)", err=True)
         raise typer.Exit(1)
 
 
-async def _upsert(url: str, candles: list[Candle]) -> None:
+async def _write(settings: Settings, results: list[ImportResult], to_store: bool) -> None:
+    """Lake, then store, so the two hold the same rows.
+
+    The store opens first: when it cannot (DuckDB locked by a running ``coincast up``), the import
+    stops with that message before the lake is written. Both writes are idempotent, so an import
+    interrupted between them is repaired by running it again.
+    """
+    from coincast.lake.parquet import frame_to_candles, open_lake
     from coincast.wiring import open_store
 
-    s = open_store(url)
+    store = open_store(settings.store_url) if to_store else None
     try:
-        for i in range(0, len(candles), 10_000):
-            await s.upsert(candles[i : i + 10_000])
+        if store is not None:
+            # an empty read: PostgreSQL connects and migrates lazily, so its errors come now too
+            await store.history("BTCUSDT", Interval.M1, start_ms=0, end_ms=0, limit=1)
+        lake = open_lake(settings.lake_url)
+        for r in results:
+            lake.write(r.frame, r.interval)
+        if store is not None:
+            candles = [c for r in results for c in frame_to_candles(r.frame, r.interval)]
+            for i in range(0, len(candles), 10_000):
+                await store.upsert(candles[i : i + 10_000])
     finally:
-        await s.close()
+        if store is not None:
+            await store.close()
 
 
 def register(app: typer.Typer) -> None:

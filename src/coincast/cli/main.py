@@ -10,6 +10,7 @@ import importlib
 import sys
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError  # Typer's vendored click
 
 from coincast.domain import CoincastError, ConfigError
 
@@ -70,7 +71,7 @@ def main() -> None:
     """Entry point: a CoincastError is one line and a non-zero exit (2 for configuration)."""
     _register()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # typer.Exit(n) comes back as n here, not as SystemExit
     except CoincastError as exc:
         if _debug or "--debug" in sys.argv:
             raise
@@ -84,12 +85,21 @@ def main() -> None:
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
+    except OSError as exc:  # a file or folder the user named cannot be used: say which, in one line
+        if _debug or "--debug" in sys.argv or exc.strerror is None:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        typer.echo(f"error: {exc.strerror}{where}", err=True)
+        sys.exit(1)
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors come as ClickException
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except ClickException as exc:  # usage errors: unknown command or option, bad or missing value
+        if isinstance(exc, NoArgsIsHelpError):
+            typer.echo(exc.format_message())
+        else:
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+            typer.echo(f"error: {' '.join(exc.format_message().split())}{hint}", err=True)
+        sys.exit(2)
+    if isinstance(code, int) and code:
+        sys.exit(code)

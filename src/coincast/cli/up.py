@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Protocol
@@ -13,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Protocol
 import typer
 import uvicorn
 
-from coincast.settings import Settings, load_settings
+from coincast.domain import ConfigError
+from coincast.settings import Settings, load_settings, prepare_data_dir
 
 if TYPE_CHECKING:
     from coincast.api.app import Services
@@ -46,12 +49,36 @@ def up(
         source__kind=source, api__port=port, api__host=host, data_dir=data_dir, symbols=symbols,
         source__seed=seed, source__replay_file=file, source__replay_speed=speed, log_level=log_level,
     )
+    prepare_data_dir(settings.data_dir)
+    sock = listen(settings.api.host, settings.api.port)  # a port in use fails here, before anything starts
     from coincast.logs import configure_logging
 
     configure_logging(settings.log_level)
     from coincast.wiring import Runtime
 
-    asyncio.run(serve(settings, Runtime(settings)))
+    asyncio.run(serve(settings, Runtime(settings), sock))
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for the HTTP server.
+
+    Raises:
+        ConfigError: the address is in use, not local, or not allowed.
+    """
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, UnicodeError) as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc}; check --host") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError as exc:
+        sock.close()
+        why = "the port is in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+        raise ConfigError(f"cannot listen on {host}:{port}: {why}; choose another --port (0 = any free port)") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 class Served(Protocol):
@@ -64,21 +91,31 @@ class Served(Protocol):
     def failed(self) -> BaseException | None: ...
 
 
-async def serve(settings: Settings, runtime: Served) -> None:
-    """Start ``runtime`` and the HTTP server; stop both in order on SIGINT/SIGTERM."""
+async def serve(settings: Settings, runtime: Served, sock: socket.socket | None = None) -> None:
+    """Start ``runtime`` and the HTTP server; stop both in order on SIGINT/SIGTERM.
+
+    ``sock`` is the bound listening socket (see :func:`listen`); by default one is bound here,
+    before the runtime starts.
+    """
     from coincast.api.app import create_app
 
+    sock = sock or listen(settings.api.host, settings.api.port)
     services = await runtime.start()
+    from coincast.api.limits import RateLimits
+
+    services.limits = limits = services.limits or RateLimits.from_settings(settings)
     config = uvicorn.Config(
         create_app(services), host=settings.api.host, port=settings.api.port, log_config=None,
         ws="websockets-sansio", lifespan="off", timeout_graceful_shutdown=3,
+        ws_max_size=settings.api.ws_max_frame_bytes,
     )
     server = _server_class()(config)
     watchdog = asyncio.create_task(_watch(runtime, server))
     try:
-        await server.serve()
+        await server.serve(sockets=[sock])
     finally:
         watchdog.cancel()
+        await limits.close()
         await runtime.stop()
     if (exc := runtime.failed()) is not None:
         raise exc

@@ -147,7 +147,8 @@ class JobRunner:
             self._fail(job, str(exc))
         except Exception as exc:  # a job's unexpected failure is reported on the job, not raised
             log.exception("training job %s failed", job.id)
-            self._fail(job, f"{type(exc).__name__}: {exc}")
+            # the exception's text may hold paths or URLs; anyone may read a job, so it stays in the log
+            self._fail(job, f"internal error ({type(exc).__name__}); the server log has the details")
         else:
             job.model_id, job.promoted = result.version.id, result.promoted
             job.status = "succeeded"

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from coincast.domain import Clock, Interval, InvalidRequest, InvalidTimeRange, SystemClock, UnknownSymbol
+from coincast.domain import Clock, CoincastError, Interval, InvalidRequest, InvalidTimeRange, SystemClock, UnknownSymbol
 from coincast.registry.base import ModelRegistry, ModelVersion
 from coincast.registry.files import code_version
 from coincast.train.features import pipeline_features
@@ -188,7 +188,9 @@ def train_model(
     try:
         return _train(request, klines, registry, emit, clock or SystemClock())
     except Exception as exc:
-        emit("error", {"error": type(exc).__name__, "detail": str(exc)})
+        # progress events go to every WebSocket client: only coincast's own messages are shown
+        detail = str(exc) if isinstance(exc, CoincastError) else "internal error; the server log has the details"
+        emit("error", {"error": type(exc).__name__, "detail": detail})
         raise
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -36,6 +37,7 @@ from coincast.train.registry import model_spec
 
 LIVE_FILE = "live.json"
 META_FILE = "meta.json"
+_VERSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
 MODEL_DIR = "model"
 
 
@@ -114,8 +116,10 @@ class FileModelRegistry:
 
     def get(self, model_id: str) -> ModelVersion:
         meta = self.root / model_id / META_FILE
-        if "/" in model_id or model_id.startswith(".") or not meta.is_file():
-            raise UnknownModel(f"unknown model version {model_id!r}; see `coincast models list` or GET /api/v1/models")
+        # a name this registry could have made: no separators, dot-files or names too long to open
+        if not _VERSION_ID.fullmatch(model_id) or not meta.is_file():
+            shown = model_id if len(model_id) <= 120 else f"{model_id[:120]}..."
+            raise UnknownModel(f"unknown model version {shown!r}; see `coincast models list` or GET /api/v1/models")
         return ModelVersion.from_dict(json.loads(meta.read_text()))
 
     def load(self, model_id: str) -> ReturnForecaster:

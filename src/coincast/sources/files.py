@@ -35,6 +35,9 @@ from coincast.domain import Interval, InvalidRequest, normalize_symbol
 from coincast.lake.parquet import conform
 
 US_THRESHOLD = 100_000_000_000_000  # 1e14: ms timestamps stay below this until year 5138
+MIN_TIME_MS = 946_684_800_000  # 2000-01-01: no exchange traded crypto earlier
+MAX_TIME_MS = 4_102_444_800_000  # 2100-01-01
+MAX_VALUE = 1e15  # no price, volume or quantity comes near this; 1e308 is a corrupt value
 _NAME = re.compile(r"^(?P<symbol>[A-Z0-9]+)-(?P<kind>[0-9]+[smhdw]|trades|aggTrades)-\d{4}-\d{2}(-\d{2})?$")
 _KLINE_FIELDS = ["open_time", "open", "high", "low", "close", "volume", "close_time", "quote_volume"]
 _KLINE_FIELDS += ["trades", "taker_buy_base", "taker_buy_quote", "ignore"]
@@ -79,8 +82,22 @@ def read_market_file(path: Path, *, symbol: str | None = None, interval: Interva
     Raises:
         InvalidRequest: unreadable file, unknown layout, or no symbol/interval to be found.
     """
-    if not path.exists():
+    if not path.is_file():
         raise InvalidRequest(f"{path}: no such file")
+    try:
+        return _read(path, symbol, interval)
+    except (pl.exceptions.PolarsError, ValueError, OverflowError, OSError) as exc:
+        # the layout checks passed but the content is not what it claims (binary, wrong types, ...)
+        why = f"{type(exc).__name__}: {_first_line(exc)}"
+        raise InvalidRequest(f"{path}: cannot be read as market data ({why})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else "no detail"
+
+
+def _read(path: Path, symbol: str | None, interval: Interval | None) -> list[ImportResult]:
     if path.suffix.lower() == ".parquet":
         return [_parquet(path, symbol, interval)]
     if path.suffix.lower() == ".zip":
@@ -105,10 +122,15 @@ def _names(stem: str, symbol: str | None, interval: Interval | None) -> tuple[st
     return (normalize_symbol(sym) if sym else None), kind, iv
 
 
-def _lines(data: bytes) -> pl.DataFrame:
+def _lines(data: bytes, where: str) -> pl.DataFrame:
     """One row per physical line (blank lines are null), so row index + 1 is the line number."""
     if not data.strip():
         return pl.DataFrame({"line": pl.Series([], dtype=pl.Utf8), "lineno": pl.Series([], dtype=pl.Int64)})
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InvalidRequest(f"{where}:{line}: not UTF-8 text (byte {exc.start}); is this a CSV file?") from None
     df = pl.read_csv(
         io.BytesIO(data),
         has_header=False,
@@ -151,7 +173,7 @@ def _is_number(text: str) -> bool:
 
 
 def _csv(data: bytes, where: str, stem: str, symbol: str | None, interval: Interval | None) -> ImportResult:
-    lines = _lines(data)
+    lines = _lines(data, where)
     kind, header = _detect(lines, where)
     sym, _, iv = _names(stem, symbol, interval)
     if sym is None:
@@ -211,14 +233,38 @@ def _checked(
     return df.filter(pl.col("_reason").is_null()).drop("_reason"), bad, rows
 
 
+def _finite(names: tuple[str, ...]) -> list[pl.Expr]:
+    """NaN and inf pass every comparison test, so they are refused first; so are absurd sizes."""
+    out: list[pl.Expr] = []
+    for name in names:
+        col = pl.col(name)
+        out.append(pl.when(~col.is_finite()).then(pl.format(f"{name}: not a finite number: {{}}", col)))
+        out.append(pl.when(col.abs() > MAX_VALUE).then(pl.format(f"{name} {{}} is implausibly large", col)))
+    return out
+
+
+def _time_range(name: str) -> pl.Expr:
+    t = pl.col(name)
+    return pl.when((t < MIN_TIME_MS) | (t >= MAX_TIME_MS)).then(
+        pl.format(f"{name} {{}} is outside 2000-01-01 .. 2100-01-01 (epoch ms or µs expected)", t)
+    )
+
+
 def _ohlc_reasons() -> list[pl.Expr]:
     o, h, lo, c, v = (pl.col(x) for x in ("open", "high", "low", "close", "volume"))
     return [
+        *_finite(("open", "high", "low", "close", "volume")),
         pl.when(pl.min_horizontal(o, h, lo, c) <= 0).then(pl.lit("prices must be > 0")),
         pl.when(h < pl.max_horizontal(o, c, lo)).then(pl.format("high {} < max(open, close, low)", h)),
         pl.when(lo > pl.min_horizontal(o, c)).then(pl.format("low {} > min(open, close)", lo)),
         pl.when(v < 0).then(pl.format("negative volume {}", v)),
     ]
+
+
+def _boundary(name: str, iv: Interval) -> pl.Expr:
+    return pl.when(pl.col(name) % iv.ms != 0).then(
+        pl.format(f"{name} {{}} is not on a {iv.value} boundary", pl.col(name))
+    )
 
 
 def _klines(fields: pl.DataFrame, width: pl.Expr, where: str, sym: str, iv: Interval) -> ImportResult:
@@ -235,8 +281,7 @@ def _klines(fields: pl.DataFrame, width: pl.Expr, where: str, sym: str, iv: Inte
     ]  # fmt: skip
     fields = fields.with_columns(_reason=pl.coalesce(reasons))
     df = fields.select("lineno", "_reason", *cols, *optional).with_columns(_ms("open_time"))
-    reasons = [*_ohlc_reasons(), pl.when(pl.col("open_time") % iv.ms != 0).then(
-        pl.format(f"open_time {{}} is not on a {iv.value} boundary", pl.col("open_time")))]  # fmt: skip
+    reasons = [_time_range("open_time"), *_ohlc_reasons(), _boundary("open_time", iv)]
     good, bad, rows = _checked(df, reasons, where, "open_time")
     frame = conform(good.drop("lineno").with_columns(symbol=pl.lit(sym)))
     return ImportResult(where, "klines", sym, iv, frame, rows, bad)
@@ -280,10 +325,7 @@ def _trades(fields: pl.DataFrame, width: pl.Expr, where: str, sym: str, iv: Inte
     df = fields.select(
         "lineno", "_reason", *cols, (maker == "true").alias("is_buyer_maker"), count.fill_null(1).alias("n")
     ).with_columns(_ms("time"))
-    reasons = [
-        pl.when(pl.col("price") <= 0).then(pl.format("price {} must be > 0", pl.col("price"))),
-        pl.when(pl.col("qty") < 0).then(pl.format("negative qty {}", pl.col("qty"))),
-    ]
+    reasons = _trade_reasons()
     # Trades may share a millisecond: order by id, then require time never to go backwards.
     good, bad, rows = _checked(df, reasons, where, "trade_id")
     back = good.filter(pl.col("time") < pl.col("time").cum_max().shift(1))
@@ -293,6 +335,15 @@ def _trades(fields: pl.DataFrame, width: pl.Expr, where: str, sym: str, iv: Inte
     good = good.filter(~pl.col("lineno").is_in(back["lineno"].implode()))
     bad.sort(key=lambda b: b.line)
     return ImportResult(where, kind, sym, iv, trades_to_candles(good, sym, iv), rows, bad)
+
+
+def _trade_reasons() -> list[pl.Expr]:
+    return [
+        _time_range("time"),
+        *_finite(("price", "qty")),
+        pl.when(pl.col("price") <= 0).then(pl.format("price {} must be > 0", pl.col("price"))),
+        pl.when(pl.col("qty") < 0).then(pl.format("negative qty {}", pl.col("qty"))),
+    ]
 
 
 def trades_to_candles(trades: pl.DataFrame, symbol: str, interval: Interval) -> pl.DataFrame:
@@ -321,6 +372,11 @@ def trades_to_candles(trades: pl.DataFrame, symbol: str, interval: Interval) -> 
     return conform(out)
 
 
+def _require(df: pl.DataFrame, where: str, columns: tuple[str, ...], kind: str) -> None:
+    if missing := [c for c in columns if c not in df.columns]:
+        raise InvalidRequest(f"{where}: {kind} Parquet lacks columns {missing}; has {df.columns[:20]}")
+
+
 def _parquet(path: Path, symbol: str | None, interval: Interval | None) -> ImportResult:
     try:
         df = pl.read_parquet(path)
@@ -334,21 +390,29 @@ def _parquet(path: Path, symbol: str | None, interval: Interval | None) -> Impor
             raise InvalidRequest(f"{where}: trades without a symbol column; pass --symbol")
         sym = normalize_symbol(name)
         iv = interval or Interval.M1
+        _require(df, where, ("trade_id", "price", "qty", "time", "is_buyer_maker"), "trades")
         t = df.with_columns(
-            pl.col("time").dt.epoch("ms") if isinstance(df["time"].dtype, pl.Datetime) else pl.col("time")
+            pl.col("time").dt.epoch("ms") if isinstance(df["time"].dtype, pl.Datetime) else _ms("time"),
+            pl.col("price", "qty").cast(pl.Float64),
         )
-        good, bad, rows = _checked(
-            t, [pl.when(pl.col("price") <= 0).then(pl.lit("price must be > 0"))], where, "trade_id"
-        )
+        good, bad, rows = _checked(t, _trade_reasons(), where, "trade_id")
         return ImportResult(where, "trades", sym, iv, trades_to_candles(good, sym, iv), rows, bad)
     if interval is None:
         raise InvalidRequest(f"{where}: pass --interval for a Parquet klines file")
+    _require(df, where, ("open_time", "open", "high", "low", "close", "volume"), "klines")
+    if "symbol" not in df.columns:
+        if not symbol:
+            raise InvalidRequest(f"{where}: klines without a symbol column; pass --symbol")
+        df = df.with_columns(symbol=pl.lit(symbol))
+    if df["open_time"].dtype.is_integer():  # epoch ms, or µs as Binance writes since 2025
+        df = df.with_columns(_ms("open_time"))
     frame = conform(df.drop("lineno")).with_columns(lineno=df["lineno"], open_ms=pl.col("open_time").dt.epoch("ms"))
     if symbol:
         frame = frame.with_columns(symbol=pl.lit(normalize_symbol(symbol)))
     parts, bad, rows = [], [], 0
     for _, part in frame.group_by("symbol", maintain_order=True):
-        good, b, r = _checked(part, _ohlc_reasons(), where, "open_ms")
+        good, b, r = _checked(part, [_time_range("open_ms"), *_ohlc_reasons(), _boundary("open_ms", interval)],
+                              where, "open_ms")
         parts.append(good.drop("lineno", "open_ms"))
         bad += b
         rows += r

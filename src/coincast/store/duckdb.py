@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
@@ -122,6 +123,13 @@ class DuckDBStore:
         try:
             conn = duckdb.connect(path)
         except duckdb.Error as exc:
+            if "lock" in str(exc).lower():  # DuckDB allows one process to write a file
+                pid = re.search(r"PID (\d+)", str(exc))
+                who = f"process {pid[1]}" if pid else "another process"
+                raise ConfigError(
+                    f"DuckDB store {path!r} is in use by {who} (a running coincast up?); DuckDB allows one "
+                    "process at a time: stop it and run this again (nothing was written)"
+                ) from None
             raise ConfigError(f"cannot open DuckDB store {path!r}: {exc}") from exc
         return cls(conn)
 
@@ -199,7 +207,7 @@ class DuckDBStore:
 
     async def count(self) -> int:
         def count(conn: duckdb.DuckDBPyConnection) -> int:
-            row = conn.execute("SELECT count(*) FROM candles").fetchone()
+            (row,) = conn.execute("SELECT count(*) FROM candles").fetchall()
             return int(row[0]) if row else 0
 
         return await self._run(count)
@@ -341,8 +349,9 @@ class DuckDBStore:
 def migrate(conn: duckdb.DuckDBPyConnection) -> int:
     """Bring the schema to the newest version; returns it. Refuses a database from a newer coincast."""
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-    current = int(row[0]) if row and row[0] is not None else 0
+    # fetchall, not fetchone: DuckDB keeps a partly fetched result open and refuses the next statement
+    (row,) = conn.execute("SELECT max(version) FROM schema_version").fetchall()
+    current = int(row[0]) if row[0] is not None else 0
     if current > len(MIGRATIONS):
         raise ConfigError(
             f"store schema version {current} is newer than this coincast supports ({len(MIGRATIONS)}); upgrade"

@@ -274,7 +274,8 @@ class LivePredictor:
         try:
             return LiveModel(version, self._registry.load(model_id))
         except Exception as exc:  # a broken model file must not stop the stream; its status says why
-            return LiveModel(version, None, error=f"cannot load model {model_id}: {type(exc).__name__}: {exc}")
+            log.warning("cannot load model %s: %r", model_id, exc)  # the status is public: no paths in it
+            return LiveModel(version, None, error=f"cannot load model {model_id} ({type(exc).__name__})")
 
     def _forecast_latest(self, key: str, slot: LiveModel) -> None:
         """A newly live model forecasts the newest origin it has bars for, without waiting a whole bar."""
@@ -330,8 +331,8 @@ class LivePredictor:
                 self._pool, forecast_many, slot.model, slot.version, bars, origins, self._clock.now_ms()
             )
         except Exception as exc:  # bad data must not stop the stream: keep the reason on the slot
-            slot.error = f"forecast at {_iso(origins[-1])} failed: {type(exc).__name__}: {exc}"
-            log.warning("predictor: %s", slot.error)
+            slot.error = f"forecast at {_iso(origins[-1])} failed ({type(exc).__name__})"
+            log.warning("predictor: %s: %r", slot.error, exc)
             return
         if not preds:
             return

@@ -96,7 +96,7 @@ ERROR_CASES: list[tuple[str, str, dict[str, Any], int]] = [
     ("GET", "/api/v1/candles/BTCUSDT", {"params": {"limit": 0}}, 422),
     ("GET", "/api/v1/indicators/BTCUSDT", {"params": {"interval": "4h"}}, 422),
     ("GET", "/api/crypto/XMRUSDT", {}, 404),
-    ("POST", "/api/v1/predict", {"json": {"symbol": "BTCUSDT", "horizon": "1h"}}, 503),
+    ("POST", "/api/v1/predict", {"json": {"symbol": "BTCUSDT", "horizon": "1h"}}, 409),
     ("POST", "/api/v1/train", {"json": {"symbol": "BTCUSDT", "horizon": "1h"}}, 401),
     ("POST", "/api/v1/train", {"json": {"symbol": "BTCUSDT"}, "headers": {"X-API-Key": "bad"}}, 403),
     ("POST", "/api/v1/train", {"json": {"symbol": "BTCUSDT", "horizon": "1h", "oops": 1},
@@ -133,7 +133,7 @@ async def test_metrics_answer_without_a_redirect(client: httpx.AsyncClient) -> N
 def test_statuses_and_the_ws_protocol_are_documented_in_the_readme() -> None:
     readme = (REPO / "README.md").read_text()
     assert WS_PROTOCOL.strip() in readme
-    assert set(STATUSES) == {401, 403, 404, 409, 422, 429, 503}
+    assert set(STATUSES) == {400, 401, 403, 404, 409, 413, 422, 429}
 
 
 async def test_health_shows_the_history_download(tmp_path: Path) -> None:

@@ -82,3 +82,15 @@ async def test_llm_configured_in_settings_is_used_by_the_api(services: Services)
     body = r.json()
     assert body["answer"] == "Phrased by the model. Not financial advice."
     assert body["llm"] == {"used": True, "model": "local-model"} and "ETHUSDT" in body["facts"]["price"]
+
+
+async def test_llm_failures_disclose_no_url_or_exception_text(services: Services) -> None:
+    """The answer and its llm field go to anonymous callers: a status or an error kind only."""
+    with FakeLlm(status=503) as llm:
+        a = await Assistant(services, ChatClient(llm.base_url, "m")).ask("btc price?")
+    assert a.llm["error"] == "the language model failed: HTTP 503"
+    unreachable = await Assistant(services, ChatClient("http://127.0.0.1:9/v1", "m", None, 2.0)).ask("btc price?")
+    assert unreachable.llm["error"] == "the language model failed: unreachable (ConnectError)"
+    for answer in (a, unreachable):
+        text = json.dumps(answer.as_dict())
+        assert "127.0.0.1" not in text and "http" not in text and "Errno" not in text, text

@@ -50,9 +50,13 @@ async def test_unreachable_sources_are_reported_not_raised() -> None:
         bad_key = NewsService([], SYMS, newsapi_url=site.url + "/v2/everything", newsapi_key="wrong")
         s = await bad_key.summary(("BTCUSDT",))
     assert s["available"] is False and "401" in s["detail"]
+    assert s["errors"] == ["NewsAPI: HTTP 401"] and "everything" not in s["detail"] and "wrong" not in s["detail"]
     offline = NewsService(["http://127.0.0.1:9/feed.xml"], SYMS, timeout_s=2.0)
     s = await offline.summary(())
     assert s["available"] is False and s["detail"].startswith("no news source is reachable")
+    # anyone may ask: the reason is a host and a kind of failure, never a URL or exception text
+    assert s["errors"] == ["127.0.0.1: unreachable (ConnectError)"], s["errors"]
+    assert "http" not in s["detail"] and "Errno" not in s["detail"] and "/feed.xml" not in s["detail"]
 
 
 async def test_news_answer_cites_sentiment_and_headline(services: Services) -> None:

@@ -23,15 +23,15 @@ def _ms(text: str) -> int:
 def test_interval_coverage_close_to_nominal(shared_data: Path, level: float) -> None:
     df = pd.read_parquet(shared_data / "klines_1h.parquet", filters=[("symbol", "in", SYMBOLS)])
     df = df[
-        (df["open_time"] >= pd.Timestamp("2022-10-01", tz="UTC"))
-        & (df["open_time"] <= pd.Timestamp("2023-06-30 23:00", tz="UTC"))
+        (df["open_time"] >= pd.Timestamp("2021-10-01", tz="UTC"))
+        & (df["open_time"] <= pd.Timestamp("2022-06-30 23:00", tz="UTC"))
     ]
     frames = horizon_frames(df, Interval.H1)
     cfg = WalkForwardConfig(
         horizon=Interval.H1,
         models=("persistence", "garch", "lda"),
-        train_end_ms=_ms("2023-03-31T23:00:00Z"),
-        test_end_ms=_ms("2023-06-30T23:00:00Z"),
+        train_end_ms=_ms("2022-03-31T23:00:00Z"),
+        test_end_ms=_ms("2022-06-30T23:00:00Z"),
         retrain_every_ms=14 * 86_400_000,
         level=level,
         n_jobs=1,

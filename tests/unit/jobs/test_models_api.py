@@ -106,7 +106,7 @@ async def test_train_status_list_promote_and_clear_errors(client: httpx.AsyncCli
     r = await client.post("/api/v1/train", json={**BODY, "symbol": "DOGEUSDT"}, headers=key)
     assert r.status_code == 404 and r.json()["error"] == "unknown_symbol"
     r = await client.post("/api/v1/predict", json={"symbol": "ETHUSDT", "horizon": "1m"})
-    assert r.status_code == 503 and "no model is live for ETHUSDT 1m" in r.json()["detail"]
+    assert r.status_code == 409 and "no model is live for ETHUSDT 1m" in r.json()["detail"]
     r = await client.get("/api/v1/predictions/BTCUSDT", params={"horizon": "7m"})
     assert r.status_code == 422 and r.json()["error"] == "invalid_interval"
     health = (await client.get("/health")).json()

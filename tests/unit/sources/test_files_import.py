@@ -191,3 +191,64 @@ def test_garbage_rows_are_reported_never_imported_or_raised(tmp_path: Path, garb
     assert imported + len(res.bad) == len(non_blank)
     assert {b.line for b in res.bad} <= set(non_blank)
     assert imported >= 1  # the first valid line is never lost
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"o": float("nan")}, "open: not a finite number"),
+        ({"h": float("inf")}, "high: not a finite number"),
+        ({"h": 1e308}, "high 1e+308 is implausibly large"),
+        ({"v": float("nan")}, "volume: not a finite number"),
+        ({"v": float("-inf")}, "volume: not a finite number"),
+    ],
+)
+def test_non_finite_and_absurd_values_are_rejected_per_row(tmp_path: Path, fields: dict[str, float],
+                                                            reason: str) -> None:
+    """NaN compares false with everything, so without its own rule it would pass high >= max(open, close)."""
+    lines = [kline_line(i) for i in range(5)]
+    lines[2] = kline_line(2, **fields).replace("nan", "NaN")
+    f = tmp_path / "BTCUSDT-1h-2023-01.csv"
+    f.write_text("\n".join(lines) + "\n")
+    (res,) = read_market_file(f)
+    assert [b.line for b in res.bad] == [3] and reason in res.bad[0].reason
+    assert str(res.bad[0]).startswith(f"{f}:3: ")
+    assert res.frame.height == 4 and res.frame.select(pl.all_horizontal(
+        pl.col("open", "high", "low", "close", "volume").is_finite())).to_series().all()
+
+
+def test_times_outside_any_market_are_rejected(tmp_path: Path) -> None:
+    f = tmp_path / "BTCUSDT-1h-2023-01.csv"
+    good = kline_line(0)
+    f.write_text("\n".join([good, "3600000" + good[good.index(","):], "9" * 18 + good[good.index(","):]]) + "\n")
+    (res,) = read_market_file(f)
+    assert [b.line for b in res.bad] == [2, 3] and all("outside 2000-01-01 .. 2100-01-01" in b.reason for b in res.bad)
+
+
+def test_parquet_with_microsecond_times_and_bad_values(tmp_path: Path, shared_data: Path) -> None:
+    src = pl.read_parquet(shared_data / "klines_1h.parquet").filter(pl.col("symbol") == "ETHUSDT").head(20)
+    us = src.with_columns(pl.col("open_time").dt.epoch("us"))
+    us = us.with_columns(high=pl.when(pl.int_range(pl.len()) == 4).then(float("nan")).otherwise(pl.col("high")))
+    path = tmp_path / "eth_us.parquet"
+    us.write_parquet(path)
+    (res,) = read_market_file(path, interval=Interval.H1)
+    assert [(b.line, b.reason) for b in res.bad] == [(5, "high: not a finite number: NaN")]
+    assert res.frame["open_time"].to_list() == src["open_time"].to_list()[:4] + src["open_time"].to_list()[5:]
+
+
+@pytest.mark.parametrize(("name", "content", "needle"), [
+    ("BTCUSDT-1h-2023-01.csv", bytes(range(256)) * 8, "not UTF-8 text"),
+    ("x.parquet", b"PAR1" + bytes(200) + b"PAR1", "not a readable Parquet file"),
+])
+def test_binary_garbage_is_one_clear_error(tmp_path: Path, name: str, content: bytes, needle: str) -> None:
+    f = tmp_path / name
+    f.write_bytes(content)
+    with pytest.raises(InvalidRequest, match=needle):
+        read_market_file(f, interval=Interval.H1)
+
+
+def test_parquet_without_the_columns_is_one_clear_error(tmp_path: Path) -> None:
+    f = tmp_path / "k.parquet"
+    pl.DataFrame({"open_time": [T0], "open": [1.0]}).write_parquet(f)
+    with pytest.raises(InvalidRequest, match=r"klines Parquet lacks columns \['high', 'low', 'close', 'volume'\]"):
+        read_market_file(f, interval=Interval.H1, symbol="BTCUSDT")

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from coincast.api.app import Services
 
 MAX_FILES = 200
+MAX_PATH = 1024
 LIVE_LIMIT = 20_000
 
 
@@ -51,11 +52,12 @@ class NoLivePredictions(InvalidRequest):
 class BacktestRequest(BaseModel):
     """A backtest: ``path`` (relative to the data directory) or live ``symbol`` + ``model`` + ``horizon``."""
 
-    path: str | None = Field(None, description="predictions parquet, relative to the data directory")
+    path: str | None = Field(None, max_length=MAX_PATH,
+                             description="predictions parquet, relative to the data directory")
     symbol: str | None = Field(None, description="live mode (no path): symbol of the stored forecasts")
     model: str | None = Field(None, description="a model name (file: filter; live: model name or version id)")
     horizon: str = Field("1h", description="live mode: forecast horizon")
-    symbols: list[str] | None = Field(None, description="file mode: keep these symbols")
+    symbols: list[str] | None = Field(None, max_length=100, description="file mode: keep these symbols")
     strategy: str = "long_short"
     fee_bps: float = 10.0
     slippage_bps: float = 5.0
@@ -92,8 +94,7 @@ def backtest_router(services: Services) -> APIRouter:
         """Predictions files to backtest (newest first) and whether live forecasts are stored."""
         found = await asyncio.to_thread(list_prediction_files, data_dir)
         return {
-            "data_dir": str(data_dir),
-            "files": found,
+            "files": found,  # paths relative to the data directory, never the absolute directory
             "live": isinstance(services.store, PredictionStore),
             "symbols": list(services.settings.symbols),
         }
@@ -103,19 +104,19 @@ def backtest_router(services: Services) -> APIRouter:
         """Metrics, equity curves (strategy and buy-and-hold) and trades per (symbol, model)."""
         cfg = req.config()
         if req.path:
+            symbols = [_symbol(s) for s in req.symbols] if req.symbols else None
             path = resolve_under(data_dir, req.path)
             models = [req.model] if req.model else None
-            symbols = [normalize_symbol(s) for s in req.symbols] if req.symbols else None
             results = await asyncio.to_thread(_run_file, path, cfg, models, symbols)
             source: dict[str, object] = {"kind": "file", "path": req.path}
             position = None
         else:
             if not (req.symbol and req.model):
                 raise InvalidRequest("give either path (a predictions file) or symbol and model (live forecasts)")
+            symbol = _symbol(req.symbol)
             store = services.store
             if not isinstance(store, PredictionStore):
                 raise NoLivePredictions("this store keeps no live forecasts; backtest a predictions file instead")
-            symbol = normalize_symbol(req.symbol)
             got = await store.predictions(symbol, req.horizon, limit=LIVE_LIMIT)
             mine = [p for p in got if req.model in (p.model, p.model_id)]
             if not mine:
@@ -141,13 +142,30 @@ def backtest_router(services: Services) -> APIRouter:
     return router
 
 
+def _symbol(text: str) -> str:
+    try:
+        return normalize_symbol(text)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
 def resolve_under(data_dir: Path, relative: str) -> Path:
-    """``relative`` inside ``data_dir`` (no escaping it); raises PredictionsNotFound when absent."""
+    """``relative`` inside ``data_dir`` (no escaping it); raises PredictionsNotFound when absent.
+
+    Raises:
+        InvalidRequest: a path with a NUL byte, too long for the file system, or outside ``data_dir``.
+    """
+    if "\x00" in relative or len(relative) > MAX_PATH:
+        raise InvalidRequest(f"path must be at most {MAX_PATH} characters with no NUL byte")
     base = data_dir.resolve()
-    path = (base / relative).resolve()
-    if not path.is_relative_to(base):
-        raise InvalidRequest(f"path {relative!r} is outside the data directory")
-    if not path.is_file():
+    try:
+        path = (base / relative).resolve()
+        if not path.is_relative_to(base):
+            raise InvalidRequest(f"path {relative!r} is outside the data directory")
+        found = path.is_file()
+    except OSError:  # a name component too long, a loop of symlinks: nothing a caller can open
+        found = False
+    if not found:
         raise PredictionsNotFound(f"no predictions file {relative!r} under the data directory")
     return path
 
@@ -156,7 +174,8 @@ def _run_file(path: Path, cfg: BacktestConfig, models: list[str] | None, symbols
     try:
         frame = pq.read_table(path).to_pandas()
     except (OSError, ValueError) as exc:
-        raise InvalidPredictions(f"cannot read {path.name} as parquet: {exc}") from None
+        # the library's text can name the absolute path; the caller gave the file's name
+        raise InvalidPredictions(f"cannot read {path.name} as parquet ({type(exc).__name__})") from None
     return run_backtest(frame, cfg, models=models, symbols=symbols)
 
 

@@ -41,9 +41,9 @@ class ForbiddenApiKey(InvalidRequest):
 
 
 class ModelUnavailable(InvalidRequest):
-    """No model can answer: none is live for the slot, or the live one expired (503)."""
+    """No model can answer: none is live for the slot, or the live one expired (409: train or promote one)."""
 
-    status_code = 503
+    status_code = 409
     code = "model_unavailable"
 
 

@@ -141,7 +141,7 @@ export class BacktestPage {
       const keep = select.value || load().source || "";
       const files = got.files.map((f) => `<option value="${esc(f.path)}">${esc(f.path)} (${f.rows.toLocaleString()} rows)</option>`);
       if (got.live) files.push(`<option value="${LIVE}">Live forecasts (paper trading)</option>`);
-      select.innerHTML = files.join("") || `<option value="">no predictions file in ${esc(got.data_dir)}</option>`;
+      select.innerHTML = files.join("") || `<option value="">no predictions file in the data directory (put them in data/backtests/)</option>`;
       if ([...select.options].some((o) => o.value === keep)) select.value = keep;
       const sym = this.#$("bt-symbol");
       const symKeep = sym.value || load().symbol;
