@@ -104,3 +104,13 @@ async def test_fold_state_replaces_only_the_symbols_it_speaks_for(store: CandleS
     assert eth is not None and list(eth.open_candles) == open2 and eth.max_trade_ids == {"ETHUSDT": 7}
     assert btc is not None and btc.open_candles == () and btc.max_trade_ids == {"BTCUSDT": 50}
     assert await store.load_fold({"XRPUSDT"}) is None
+
+
+async def test_concurrent_first_use_opens_once(store: CandleStore) -> None:
+    """Several tasks touching a fresh store at once (a process role at start-up): no error."""
+    import asyncio
+
+    candles = make_candles("BTCUSDT", Interval.M1, n=2)
+    got = await asyncio.gather(store.load_fold(), store.latest("BTCUSDT", Interval.M1), store.upsert(candles),
+                               store.load_fold({"ETHUSDT"}))
+    assert got[2] == 2 and got[3] is None

@@ -6,6 +6,7 @@ one transaction per batch. The adapter takes a ready async connection pool.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Collection, Sequence
 from typing import Any, Self
@@ -97,6 +98,7 @@ class PostgresStore:
         self._pool = pool
         self._schema = schema
         self._migrated = False
+        self._opening = asyncio.Lock()
 
     @classmethod
     def from_url(cls, dsn: str, schema: str = "coincast", *, max_size: int = 4) -> Self:
@@ -107,11 +109,14 @@ class PostgresStore:
     async def _ready(self) -> None:
         if self._migrated:
             return
-        try:
-            await self._pool.open(wait=True, timeout=10)
-        except psycopg.Error as exc:
-            raise TransientError(f"cannot connect to PostgreSQL: {exc}") from exc
-        await self.migrate()
+        async with self._opening:  # first uses race at start-up; the pool opens once
+            if self._migrated:
+                return
+            try:
+                await self._pool.open(wait=True, timeout=10)
+            except psycopg.Error as exc:
+                raise TransientError(f"cannot connect to PostgreSQL: {exc}") from exc
+            await self.migrate()
 
     async def migrate(self) -> int:
         """Bring the schema to the newest version (serialised across processes by an advisory lock)."""
