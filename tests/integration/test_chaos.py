@@ -24,6 +24,7 @@ run (same market, same checks, nothing killed) that tells a harness problem from
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -71,6 +72,32 @@ class Kill:
 
     def __str__(self) -> str:
         return f"t={self.at_s:5.1f}s kill -9 {'+'.join(self.targets)}, restart after {self.down_s:.1f}s"
+
+
+REJOIN_S = 15.0  # a (re)started process must be consuming again within this
+
+
+def _slow_rejoins(name: str, log: Path) -> list[str]:
+    """Every run of a ``process`` instance that lived ``REJOIN_S`` must have had trade partitions
+    assigned within ``REJOIN_S`` of its start (static membership: a restart takes its old ones)."""
+    import json
+
+    out = []
+    for k, run in enumerate(log.read_text(errors="replace").split("\n===== run ")[1:], start=1):
+        events = []
+        for line in run.splitlines():
+            with contextlib.suppress(ValueError, TypeError):
+                d = json.loads(line)
+                events.append((datetime.fromisoformat(d["timestamp"]).timestamp(), d))
+        started = next((t for t, d in events if d.get("event") == "process started"), None)
+        if started is None or not any(t - started >= REJOIN_S for t, _ in events):
+            continue  # killed (or ended) before it could be held to the limit
+        assigned = next((t for t, d in events if d.get("event") == "kafka partitions assigned"
+                         and d.get("topic") == "trades"), None)
+        if assigned is None or assigned - started > REJOIN_S:
+            late = "never" if assigned is None else f"after {assigned - started:.1f} s"
+            out.append(f"{name} run {k}: trade partitions assigned {late} (limit {REJOIN_S:g} s)")
+    return out
 
 
 def make_schedule(rng: np.random.Generator) -> list[Kill]:
@@ -317,6 +344,8 @@ def test_sigkill_ingest_process_and_broker_loses_and_doubles_nothing(
                     if still_open and iv is Interval.M1:
                         problems.append(f"API {s} {iv.value}: still open: {still_open}")
             problems += [f"crash: {c}" for c in cluster.crashes()]
+            for name in ("process-a", "process-b"):
+                problems += _slow_rejoins(name, roles[name].log)
         finally:
             if reader is not None:
                 reader.close()
