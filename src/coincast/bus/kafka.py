@@ -16,9 +16,12 @@ A member that dies stays in its group until ``session.timeout.ms`` (6 s here, no
 45 s), so a restarted or surviving ``process`` is consuming again within seconds.
 
 The producer survives a broker restart: every message is kept until the broker acknowledges it;
-after a fatal producer error (an idempotent producer's sequence state lost with the broker) a new
-producer is made and the unacknowledged messages are sent again, in order, before any new one.
-A resend can duplicate a message the broker had stored; the consumer drops repeated trade ids.
+when the broker is gone (every connection refused) or after a fatal producer error (an idempotent
+producer's sequence state lost with the broker), a new producer is made before anything reaches a
+restarted broker. With ``on_reset`` the source then compares what the broker kept with what it
+sent and sends the rest again (a single broker killed before its data reached disk loses what it
+acknowledged last); without it the unacknowledged messages are sent again, in order, before any
+new one. A resend can duplicate a message the broker had stored; the consumer drops repeated ids.
 """
 
 from __future__ import annotations
@@ -87,7 +90,8 @@ class KafkaBus:
         # after a broker restart: True when the producer's source sends again everything after
         # what the broker kept (then what was unacknowledged is dropped instead of resent)
         self.on_reset: Callable[[], Awaitable[bool]] | None = None
-        self._resetting = False
+        self._reset_lock = asyncio.Lock()
+        self._generation = 0  # rewinds so far: a message built before one is superseded
         self._stop = threading.Event()
         self._known_topics: set[str] = set()
         self._closed = False
@@ -113,7 +117,9 @@ class KafkaBus:
 
     def _new_producer(self) -> Producer:
         def on_error(err: KafkaError) -> None:
-            if _fatal(err):
+            # the broker gone is treated like a fatal error: the producer is replaced before any
+            # message can reach a restarted broker, so what it kept is checked first (on_reset)
+            if _fatal(err) or err.code() == KafkaError._ALL_BROKERS_DOWN:
                 self._fatal = str(err)
             log.warning("kafka producer: %s", err)
 
@@ -132,8 +138,11 @@ class KafkaBus:
     async def publish(self, topic: str, key: str, batch: object) -> None:
         if self._closed:
             raise RuntimeError("bus is closed")
-        if self._fatal is not None:
-            await self._reset_producer()
+        generation = self._generation
+        if self._fatal is not None or self._reset_lock.locked():
+            await self._reset_producer()  # waits for one in progress
+        if self._generation != generation:
+            return  # the source was rewound meanwhile: it sends these trades again (a stamp is stale)
         seq = next(self._seq)
         self._unacked[seq] = (self._topic(topic), key.encode(), encode(batch))
         await self._produce(seq)
@@ -150,12 +159,14 @@ class KafkaBus:
             except BufferError:  # local queue full: wait for the broker to catch up
                 await asyncio.to_thread(self._producer.poll, 0.05)
                 if self._fatal is not None:
-                    await self._reset_producer()
-                    return  # the reset sent everything unacknowledged, this one included
+                    if not self._reset_lock.locked():  # (a resend inside a reset leaves it to the next)
+                        await self._reset_producer()
+                    return  # the reset handles everything unacknowledged, this one included
             except KafkaException as exc:
                 if _fatal(exc.args[0]):
                     self._fatal = str(exc)
-                    await self._reset_producer()
+                    if not self._reset_lock.locked():
+                        await self._reset_producer()
                     return
                 raise TransientError(f"Kafka produce to {name!r} failed: {exc}") from exc
 
@@ -167,10 +178,9 @@ class KafkaBus:
         everything after what the broker still holds, and the unacknowledged messages are dropped
         (the source sends them again too); without it they are resent, in order.
         """
-        if self._resetting:
-            return
-        self._resetting = True
-        try:
+        async with self._reset_lock:  # one at a time; publishers wait (and drop what it supersedes)
+            if self._fatal is None:
+                return  # another caller did it
             log.warning("kafka producer failed (%s): replacing it (%d messages unacknowledged)",
                         self._fatal, len(self._unacked))
             old, self._producer, self._fatal = self._producer, self._new_producer(), None
@@ -181,13 +191,12 @@ class KafkaBus:
             if self.on_reset is not None:
                 pending, self._unacked = self._unacked, {}
                 if await self.on_reset():
+                    self._generation += 1
                     return
                 self._unacked = pending
             for seq in sorted(self._unacked):
                 KAFKA_RESENT.inc()
                 await self._produce(seq)
-        finally:
-            self._resetting = False
 
     async def flush(self, timeout_s: float = 10.0) -> None:
         """Wait until every published batch is acknowledged by the broker (resending after a fatal
