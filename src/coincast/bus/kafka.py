@@ -54,7 +54,8 @@ KAFKA_PRODUCER_RESETS = Counter("coincast_kafka_producer_resets_total",
                                 "Producers replaced after a fatal error (broker restart)")
 KAFKA_RESENT = Counter("coincast_kafka_resent_total", "Unacknowledged messages sent again")
 
-CONSUMER_DEFAULTS = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1500, "max.poll.interval.ms": 10_000}
+# durable consumers (``process``): a dead member is noticed within seconds, not librdkafka's 45 s
+DURABLE_CONSUMER = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1500, "max.poll.interval.ms": 10_000}
 Position = dict[tuple[str, int], int]  # (topic, partition) -> next offset to read
 
 
@@ -220,11 +221,13 @@ class KafkaBus:
         ``instance_id`` makes the consumer a static member (KIP-345): restarted with the same id it
         gets its partitions back at once, without waiting for the dead member's session to expire.
         """
-        extra = {"group.instance.id": instance_id} if instance_id else {}
+        extra: dict[str, Any] = {**DURABLE_CONSUMER} if durable else {}
+        if instance_id:
+            extra["group.instance.id"] = instance_id
         return KafkaSubscription(self, topic, group, auto_commit=not durable, **extra)
 
     def consumer(self, group: str, **extra: Any) -> Consumer:
-        return Consumer({**self._base, **CONSUMER_DEFAULTS, "group.id": group, "auto.offset.reset": "earliest",
+        return Consumer({**self._base, "group.id": group, "auto.offset.reset": "earliest",
                          "enable.auto.commit": False, "enable.partition.eof": False, **extra})
 
     async def last_published(self, topic: str, *, max_scan: int = 200_000) -> tuple[dict[str, int], int]:
